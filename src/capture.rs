@@ -1,0 +1,119 @@
+//! The trace file written by `attnviz capture`: one safetensors file that
+//! numpy, PyTorch and candle read, with a JSON description under the
+//! metadata key `attnviz`. Written by hand so attention maps stream to disk
+//! one head at a time instead of being held in memory.
+//!
+//! With T prompt tokens, N generated and P = T + N − 1 positions fed:
+//! `tokens` I64 [T+N], `attn.L{l}` F32 [H, P, P], `logits` F32 [N, V],
+//! `kv_len` I64 [N, L], `kv_bytes` I64 [N].
+
+use crate::error::{Error, Result};
+use crate::trace::Trace;
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+enum Data<'a> {
+    I64(Vec<i64>),
+    F32Rows(&'a [Vec<f32>]),
+    Attention(usize),
+}
+
+struct Entry<'a> {
+    name: String,
+    dtype: &'static str,
+    shape: Vec<usize>,
+    data: Data<'a>,
+}
+
+impl Entry<'_> {
+    fn bytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * if self.dtype == "F32" { 4 } else { 8 }
+    }
+}
+
+/// Write `trace` to `path`. `layers` limits which attention maps are written
+/// (None: all); `meta` is merged into the JSON description.
+pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<String, Value>) -> Result<()> {
+    let n = trace.logits.len();
+    let p = trace.positions();
+    let l = trace.num_layers();
+    let chosen: Vec<usize> = match layers {
+        Some(ls) => ls.to_vec(),
+        None => (0..l).collect(),
+    };
+    if let Some(bad) = chosen.iter().find(|&&x| x >= l) {
+        return Err(Error::Usage(format!("--layers: layer {bad} does not exist (the model has {l})")));
+    }
+    if !chosen.is_empty() && !trace.has_attention() {
+        return Err(Error::Usage("the trace holds no queries and keys (capture was off)".into()));
+    }
+    let vocab = trace.logits.first().map_or(0, Vec::len);
+    let mut entries = vec![
+        Entry { name: "tokens".into(), dtype: "I64", shape: vec![trace.tokens.len()], data: Data::I64(trace.tokens.iter().map(|&t| t as i64).collect()) },
+        Entry { name: "logits".into(), dtype: "F32", shape: vec![n, vocab], data: Data::F32Rows(&trace.logits) },
+        Entry {
+            name: "kv_len".into(),
+            dtype: "I64",
+            shape: vec![n, l],
+            data: Data::I64(trace.kv_len.iter().flatten().map(|&x| x as i64).collect()),
+        },
+        Entry { name: "kv_bytes".into(), dtype: "I64", shape: vec![n], data: Data::I64(trace.kv_bytes.iter().map(|&x| x as i64).collect()) },
+    ];
+    for &layer in &chosen {
+        let h = trace.geometry[layer].heads;
+        entries.push(Entry { name: format!("attn.L{layer}"), dtype: "F32", shape: vec![h, p, p], data: Data::Attention(layer) });
+    }
+    let mut meta = meta;
+    meta.insert("format_version".into(), json!(FORMAT_VERSION));
+    meta.insert("prompt_len".into(), json!(trace.prompt_len));
+    meta.insert("attention_layers".into(), json!(chosen));
+
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    write_all(&mut out, trace, &entries, &meta).map_err(|e| Error::io(path, e))?;
+    out.flush().map_err(|e| Error::io(path, e))
+}
+
+fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<String, Value>) -> std::io::Result<()> {
+    let mut header = Map::new();
+    header.insert("__metadata__".into(), json!({ "attnviz": Value::Object(meta.clone()).to_string() }));
+    let mut offset = 0;
+    for e in entries {
+        let size = e.bytes();
+        header.insert(e.name.clone(), json!({"dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + size]}));
+        offset += size;
+    }
+    let mut text = Value::Object(header).to_string().into_bytes();
+    // The data must start 8-byte aligned; safetensors pads the header with spaces.
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    out.write_all(&(text.len() as u64).to_le_bytes())?;
+    out.write_all(&text)?;
+    for e in entries {
+        match &e.data {
+            Data::I64(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes()))?,
+            Data::F32Rows(rows) => rows.iter().try_for_each(|r| write_f32(out, r))?,
+            Data::Attention(layer) => {
+                let p = trace.positions();
+                for head in 0..trace.geometry[*layer].heads {
+                    // Blocks of rows keep memory flat for long traces.
+                    for start in (0..p).step_by(256) {
+                        write_f32(out, &trace.attention(*layer, head, start..(start + 256).min(p)))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_f32(out: &mut impl Write, v: &[f32]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(v.len() * 4);
+    v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+    out.write_all(&buf)
+}

@@ -1,0 +1,88 @@
+//! Command-line arguments and the subcommands behind them.
+
+mod bench;
+mod capture;
+mod generate;
+
+use attnviz::sample::Sampling;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "attnviz", version, about = "Watch a language model's attention, KV cache and state while it generates")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate from a prompt and write every head's attention, the logits and KV-cache sizes to a safetensors trace.
+    Capture(capture::CaptureArgs),
+    /// Generate from a prompt and stream the text, with per-step timings and cache sizes.
+    Generate(GenArgs),
+    /// Measure prefill and decode speed with capture on and off.
+    Bench(bench::BenchArgs),
+}
+
+/// Options shared by every command that generates.
+#[derive(ClapArgs, Clone)]
+pub struct GenArgs {
+    /// A Hugging Face model folder, a Hub id (org/name[@revision]) or a .gguf file.
+    #[arg(long)]
+    pub model: String,
+    /// The prompt text.
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value_t = 32)]
+    pub max_new_tokens: usize,
+    /// Always take the most likely token (the default unless --temperature is given).
+    #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p"])]
+    pub greedy: bool,
+    /// Sample with this temperature.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Seed for sampling; the same seed repeats a run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep generating past end-of-sequence tokens.
+    #[arg(long)]
+    pub ignore_eos: bool,
+    /// Wrap the prompt in the model's chat template.
+    #[arg(long, conflicts_with = "raw")]
+    pub chat: bool,
+    /// Add no special tokens (no BOS).
+    #[arg(long)]
+    pub raw: bool,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl GenArgs {
+    pub fn sampling(&self) -> anyhow::Result<Sampling> {
+        if let Some(p) = self.top_p.filter(|p| !(0.0..=1.0).contains(p) || *p == 0.0) {
+            anyhow::bail!("--top-p {p}: must be in (0, 1]");
+        }
+        Ok(match self.temperature {
+            None if self.top_k.is_none() && self.top_p.is_none() => Sampling::Greedy,
+            t => Sampling::Random {
+                temperature: t.unwrap_or(1.0),
+                top_k: self.top_k,
+                top_p: self.top_p,
+                seed: self.seed,
+            },
+        })
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Capture(a) => capture::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

@@ -1,0 +1,96 @@
+//! `attnviz bench`: prefill and decode speed with capture on and off,
+//! alternating runs so both see the same machine conditions.
+
+use attnviz::model;
+use attnviz::sample::Sampling;
+use attnviz::session::{Options, Session};
+use attnviz::trace::Trace;
+use clap::Args;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long)]
+    pub model: String,
+    #[arg(long, default_value_t = 64)]
+    pub prompt_tokens: usize,
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Runs of each kind; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+const TEXT: &str = "It is a truth universally acknowledged, that a single man in possession of a good fortune, \
+must be in want of a wife. However little known the feelings or views of such a man may be on his first entering \
+a neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered the \
+rightful property of some one or other of their daughters.";
+
+struct Run {
+    prefill_ms: f64,
+    decode_tps: f64,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.prompt_tokens > 0 && a.new_tokens > 0 && a.repeats > 0, "--prompt-tokens, --new-tokens and --repeats must be positive");
+    let device = model::device(&a.device)?;
+    let loaded = model::load(&a.model, &device)?;
+    let cfg = loaded.decoder.config().clone();
+    let base = loaded.tokenizer.encode(TEXT, false)?;
+    anyhow::ensure!(!base.is_empty(), "the tokenizer produced no tokens for the benchmark text");
+    let prompt: Vec<u32> = base.iter().copied().cycle().take(a.prompt_tokens).collect();
+    anyhow::ensure!(a.prompt_tokens + a.new_tokens <= cfg.max_positions, "the run would exceed the model's context of {}", cfg.max_positions);
+    let tokenizer = Arc::new(loaded.tokenizer);
+    let mut model = Some(loaded.decoder);
+    let mut off = vec![];
+    let mut on = vec![];
+    // One warm-up run, then alternate so both kinds share the machine's mood.
+    for i in 0..=2 * a.repeats {
+        let capture = i % 2 == 0;
+        let opts = Options { max_new_tokens: a.new_tokens + 1, sampling: Sampling::Greedy, ignore_eos: true, capture };
+        let m = model.take().ok_or_else(|| anyhow::anyhow!("the model was lost after a failed run"))?;
+        let session = Session::start(m, tokenizer.clone(), prompt.clone(), opts);
+        let mut trace = Trace::new(&cfg, &prompt);
+        let mut times = vec![];
+        let (_, back) = session.follow(|s| {
+            times.push(s.forward_ms);
+            if capture {
+                trace.push(&s);
+            }
+        })?;
+        model = back;
+        let decode: f64 = times.iter().skip(1).sum();
+        let r = Run { prefill_ms: times[0], decode_tps: (times.len() - 1) as f64 / decode * 1e3 };
+        if i > 0 {
+            if capture { on.push(r) } else { off.push(r) }
+        }
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut p_off, mut p_on): (Vec<f64>, Vec<f64>) = (off.iter().map(|r| r.prefill_ms).collect(), on.iter().map(|r| r.prefill_ms).collect());
+    let (mut d_off, mut d_on): (Vec<f64>, Vec<f64>) = (off.iter().map(|r| r.decode_tps).collect(), on.iter().map(|r| r.decode_tps).collect());
+    let (d_off, d_on) = (med(&mut d_off), med(&mut d_on));
+    println!(
+        "model {} ({}, {} layers, {} heads / {} KV heads), {} threads, f32 on {}",
+        a.model,
+        cfg.arch.name(),
+        cfg.num_layers,
+        cfg.num_heads,
+        cfg.num_kv_heads,
+        candle_core::utils::get_num_threads(),
+        a.device
+    );
+    println!("prefill {} tokens: capture off {:.0} ms, capture on {:.0} ms", a.prompt_tokens, med(&mut p_off), med(&mut p_on));
+    println!(
+        "decode {} tokens: capture off {:.1} tokens/s, capture on {:.1} tokens/s (capture costs {:.1}% of decode time)",
+        a.new_tokens,
+        d_off,
+        d_on,
+        (d_off / d_on - 1.0) * 100.0
+    );
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! `attnviz capture`: generate and write the trace file.
+
+use super::GenArgs;
+use anyhow::Context;
+use attnviz::model::{self, config::Config};
+use attnviz::session::{self, Options, Session, StopReason};
+use attnviz::trace::Trace;
+use clap::Args;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    pub gen: GenArgs,
+    /// Only write the attention of these layers (comma separated), e.g. 0,5,29.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
+    let g = &a.gen;
+    let sampling = g.sampling()?;
+    let device = model::device(&g.device)?;
+    let loaded = model::load(&g.model, &device)?;
+    let cfg = loaded.decoder.config().clone();
+    let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, cfg.max_positions)?;
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        anyhow::ensure!(dir.is_dir(), "{}: no such folder for --out", dir.display());
+    }
+    let tokenizer = Arc::new(loaded.tokenizer);
+    let opts = Options { max_new_tokens: g.max_new_tokens.max(1), sampling: sampling.clone(), ignore_eos: g.ignore_eos, capture: true };
+    let mut trace = Trace::new(&cfg, &prompt);
+    let run = Session::start(loaded.decoder, tokenizer.clone(), prompt, opts);
+    let (reason, _) = run.follow(|step| trace.push(&step))?;
+
+    let mut meta = Map::new();
+    meta.insert("model".into(), model_summary(&cfg, &loaded.source));
+    meta.insert("prompt".into(), json!(g.prompt));
+    let strings: Vec<String> = trace.tokens.iter().map(|&t| tokenizer.token_text(t)).collect();
+    meta.insert("token_strings".into(), json!(strings));
+    meta.insert("generated_text".into(), json!(tokenizer.decode(trace.generated())?));
+    meta.insert(
+        "settings".into(),
+        json!({
+            "max_new_tokens": g.max_new_tokens, "sampling": format!("{sampling:?}"), "ignore_eos": g.ignore_eos,
+            "chat": g.chat, "raw": g.raw, "device": g.device, "dtype": "f32",
+        }),
+    );
+    meta.insert("stop_reason".into(), json!(format!("{reason:?}")));
+    attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), meta).with_context(|| format!("writing {}", a.out.display()))?;
+    let decode: f64 = trace.forward_ms.iter().skip(1).sum();
+    let steps = trace.forward_ms.len().saturating_sub(1);
+    eprintln!(
+        "wrote {}: {} prompt + {} generated tokens, {} positions, prefill {:.0} ms, decode {:.1} tokens/s{}",
+        a.out.display(),
+        trace.prompt_len,
+        trace.generated().len(),
+        trace.positions(),
+        trace.forward_ms.first().copied().unwrap_or(0.0),
+        if decode > 0.0 { steps as f64 / decode * 1e3 } else { 0.0 },
+        if reason == StopReason::Eos { " (stopped at end-of-sequence)" } else { "" },
+    );
+    Ok(())
+}
+
+/// What a reader of the trace needs to know about the model; GQA as data.
+pub fn model_summary(cfg: &Config, source: &str) -> Value {
+    json!({
+        "source": source,
+        "arch": cfg.arch.name(),
+        "layers": cfg.num_layers,
+        "heads": cfg.num_heads,
+        "kv_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_size": cfg.hidden_size,
+        "vocab_size": cfg.vocab_size,
+        "max_positions": cfg.max_positions,
+        "windows": cfg.windows,
+        "kv_head_of": (0..cfg.num_heads).map(|h| cfg.kv_head_of(h)).collect::<Vec<_>>(),
+        "kv_bytes_per_position": cfg.kv_bytes_per_position() * cfg.num_layers,
+    })
+}

@@ -1,0 +1,17 @@
+//! attnviz: run a language model and record what its attention does.
+//!
+//! `model` loads a `--model SRC` (folder, Hub id, GGUF) into an instrumented
+//! `Decoder`; `session` runs generation on a worker thread and streams one
+//! `Step` per forward pass; `trace` keeps post-RoPE queries and keys and
+//! recomputes any head's attention on demand; `capture` writes a trace file.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod capture;
+pub mod error;
+pub mod model;
+pub mod sample;
+pub mod session;
+pub mod trace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,94 @@
+//! Loading models: a `--model SRC` string becomes a ready `Decoder` and its
+//! `Tokenizer`, whatever the source (folder, Hub id, GGUF).
+
+pub mod config;
+pub mod decoder;
+pub mod gguf;
+pub mod kv_cache;
+pub mod layers;
+pub mod rope;
+pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+use crate::error::{Error, Result};
+use candle_core::{DType, Device};
+use config::Config;
+use decoder::Decoder;
+use source::{ModelFiles, Source};
+use std::path::Path;
+use tokenizer::Tokenizer;
+
+/// A model ready to run.
+pub struct Loaded {
+    pub decoder: Decoder,
+    pub tokenizer: Tokenizer,
+    /// What the user named, for display and trace metadata.
+    pub source: String,
+}
+
+/// `cpu`, `cuda` or `cuda:N`.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        _ if name == "cuda" || name.starts_with("cuda:") => {
+            let ordinal = match name.strip_prefix("cuda:") {
+                Some(n) => n.parse().map_err(|_| Error::Usage(format!("--device {name}: bad GPU number")))?,
+                None => 0,
+            };
+            if !candle_core::utils::cuda_is_available() {
+                return Err(Error::Usage(format!(
+                    "--device {name}: this attnviz was built without CUDA (rebuild with --features cuda)"
+                )));
+            }
+            Ok(Device::new_cuda(ordinal)?)
+        }
+        _ => Err(Error::Usage(format!("--device {name}: expected cpu, cuda or cuda:N"))),
+    }
+}
+
+pub fn load(src: &str, device: &Device) -> Result<Loaded> {
+    let (decoder, tokenizer) = match Source::parse(src)? {
+        Source::Folder(dir) => load_files(&source::folder_files(&dir)?, device)?,
+        Source::Hub { id, revision } => load_files(&source::hub_files(&id, &revision)?, device)?,
+        Source::Gguf(path) => load_gguf(&path, device)?,
+    };
+    Ok(Loaded { decoder, tokenizer, source: src.to_string() })
+}
+
+fn load_files(files: &ModelFiles, device: &Device) -> Result<(Decoder, Tokenizer)> {
+    let mut cfg = Config::from_file(&files.config)?;
+    let dir = files.config.parent().unwrap_or(Path::new("."));
+    add_generation_eos(&mut cfg, &dir.join("generation_config.json"))?;
+    let tokenizer = Tokenizer::from_files(&files.tokenizer, files.tokenizer_config.as_deref())?;
+    let weights = weights::Weights::from_safetensors(&files.weights, device, DType::F32)?;
+    let decoder = Decoder::load(cfg, &weights)?;
+    Ok((decoder, tokenizer))
+}
+
+fn load_gguf(path: &Path, device: &Device) -> Result<(Decoder, Tokenizer)> {
+    let (gguf, mut file) = gguf::Gguf::open(path)?;
+    let cfg = gguf.config(path)?;
+    let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
+    let weights = gguf.weights(&mut file, path, &cfg, device, DType::F32)?;
+    let decoder = Decoder::load(cfg, &weights)?;
+    Ok((decoder, tokenizer))
+}
+
+/// `generate()` stops at the eos ids of generation_config.json too.
+fn add_generation_eos(cfg: &mut Config, path: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))?;
+    let ids = match json.get("eos_token_id") {
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).collect(),
+        Some(v) => v.as_u64().into_iter().collect(),
+        None => vec![],
+    };
+    for id in ids {
+        if !cfg.eos_token_ids.contains(&(id as u32)) {
+            cfg.eos_token_ids.push(id as u32);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! GGUF files (llama.cpp's format): metadata becomes a `Config`, tensors are
+//! dequantized to f32 and renamed to their Hugging Face names, so the same
+//! decoder runs them. llama.cpp's converter permutes the rows of q/k for its
+//! interleaved RoPE; we undo that so RoPE and captured queries and keys are
+//! in transformers' layout.
+
+use super::config::{Arch, Config};
+use super::weights::{one_line, Weights};
+use crate::error::{Error, Result};
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+pub struct Gguf {
+    pub content: Content,
+    pub arch: String,
+}
+
+impl Gguf {
+    pub fn open(path: &Path) -> Result<(Self, File)> {
+        let mut file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { path: path.into() },
+            _ => Error::io(path, e),
+        })?;
+        let content = Content::read(&mut file)
+            .map_err(|e| Error::bad_file(path, format!("not a valid GGUF file ({})", one_line(&e))))?;
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .ok_or_else(|| Error::bad_file(path, "GGUF metadata has no general.architecture"))?;
+        Ok((Self { content, arch }, file))
+    }
+
+    fn num(&self, key: &str) -> Option<f64> {
+        number(self.content.metadata.get(key)?)
+    }
+
+    fn count(&self, path: &Path, key: &str) -> Result<usize> {
+        let full = format!("{}.{key}", self.arch);
+        self.num(&full)
+            .map(|v| v as usize)
+            .ok_or_else(|| Error::bad_file(path, format!("GGUF metadata has no {full}")))
+    }
+
+    /// The typed config this file describes.
+    pub fn config(&self, path: &Path) -> Result<Config> {
+        let arch = match self.arch.as_str() {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => return Err(Error::UnsupportedArch(format!("{other} (GGUF)"))),
+        };
+        let a = &self.arch;
+        let hidden = self.count(path, "embedding_length")?;
+        let heads = self.count(path, "attention.head_count")?;
+        let layers = self.count(path, "block_count")?;
+        let kv_heads = self.num(&format!("{a}.attention.head_count_kv")).map_or(heads, |v| v as usize);
+        let vocab = match self.content.tensor_infos.get("token_embd.weight") {
+            Some(info) => info.shape.dims()[0],
+            None => return Err(Error::Weights(format!("tensor token_embd.weight is missing from {}", path.display()))),
+        };
+        if self.content.tensor_infos.contains_key("rope_freqs.weight") {
+            return Err(Error::bad_file(path, "RoPE frequency factors (rope_freqs.weight) are not supported yet"));
+        }
+        let window = self.num(&format!("{a}.attention.sliding_window")).map(|v| v as usize);
+        let eos = self.num("tokenizer.ggml.eos_token_id").map(|v| v as u32);
+        let cfg = Config {
+            arch,
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: self.count(path, "feed_forward_length")?,
+            num_layers: layers,
+            num_heads: heads,
+            num_kv_heads: kv_heads,
+            head_dim: self.num(&format!("{a}.attention.key_length")).map_or(hidden / heads.max(1), |v| v as usize),
+            max_positions: self.count(path, "context_length")?,
+            norm_eps: self.num(&format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
+            rope_theta: Some(self.num(&format!("{a}.rope.freq_base")).unwrap_or(10_000.0) as f32),
+            rope_llama3: None,
+            windows: vec![window; layers],
+            tie_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
+            qkv_bias: arch == Arch::Qwen2,
+            o_bias: false,
+            mlp_bias: false,
+            hidden_act: "silu".into(),
+            scale_by_layer: false,
+            bos_token_id: self.num("tokenizer.ggml.bos_token_id").map(|v| v as u32),
+            eos_token_ids: eos.into_iter().collect(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Dequantize every tensor under its Hugging Face name.
+    pub fn weights(&self, file: &mut File, path: &Path, cfg: &Config, device: &Device, dtype: DType) -> Result<Weights> {
+        let mut map = HashMap::new();
+        let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
+        names.sort();
+        for name in names {
+            let Some(hf) = hf_name(name) else { continue };
+            let q = self
+                .content
+                .tensor(file, name, &Device::Cpu)
+                .map_err(|e| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e))))?;
+            let mut t = q
+                .dequantize(&Device::Cpu)
+                .map_err(|e| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e))))?;
+            if cfg.arch == Arch::Llama {
+                if name.ends_with("attn_q.weight") {
+                    t = unpermute(&t, cfg.num_heads)?;
+                } else if name.ends_with("attn_k.weight") {
+                    t = unpermute(&t, cfg.num_kv_heads)?;
+                }
+            }
+            map.insert(hf, t);
+        }
+        Ok(Weights::from_map(map, path, device, dtype))
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    Some(match v {
+        Value::U8(x) => *x as f64,
+        Value::I8(x) => *x as f64,
+        Value::U16(x) => *x as f64,
+        Value::I16(x) => *x as f64,
+        Value::U32(x) => *x as f64,
+        Value::I32(x) => *x as f64,
+        Value::U64(x) => *x as f64,
+        Value::I64(x) => *x as f64,
+        Value::F32(x) => *x as f64,
+        Value::F64(x) => *x,
+        _ => return None,
+    })
+}
+
+/// GGUF tensor name → Hugging Face name (None for tensors we do not use).
+fn hf_name(name: &str) -> Option<String> {
+    let fixed = match name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let (module, kind) = part.rsplit_once('.')?;
+    let hf = match module {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+}
+
+/// Undo llama.cpp's `permute`: rows (heads, 2, d/2) were stored as (heads, d/2, 2).
+fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let (out, inp) = w.dims2()?;
+    if heads == 0 || out % (2 * heads) != 0 {
+        return Err(Error::Weights(format!("q/k rows {out} do not split into {heads} heads")));
+    }
+    let half = out / heads / 2;
+    Ok(w.reshape((heads, half, 2, inp))?.transpose(1, 2)?.contiguous()?.reshape((out, inp))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_hugging_face() {
+        assert_eq!(hf_name("blk.3.attn_q.weight").as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
+        assert_eq!(hf_name("blk.0.ffn_down.weight").as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
+        assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
+        assert_eq!(hf_name("rope_freqs.weight"), None);
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() {
+        // One head of dim 4: HF rows [a0 a1 b0 b1] are stored by llama.cpp as [a0 b0 a1 b1].
+        let stored = Tensor::new(&[[0f32], [2.], [1.], [3.]], &Device::Cpu).unwrap();
+        let hf = unpermute(&stored, 1).unwrap();
+        let v: Vec<f32> = hf.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(v, vec![0., 1., 2., 3.]);
+    }
+}

@@ -1,0 +1,87 @@
+//! Rotary position embeddings (Su et al. 2021, "RoFormer"), in the
+//! rotate-half layout transformers uses, with optional Llama 3 scaling.
+//! Frequencies are computed in f32 exactly as transformers does.
+
+use super::config::{Config, Llama3Scaling};
+use crate::error::Result;
+use candle_core::{DType, Device, Tensor};
+
+pub struct Rope {
+    cos: Tensor, // (max_positions, head_dim / 2)
+    sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(cfg: &Config, theta: f32, device: &Device, dtype: DType) -> Result<Self> {
+        let inv = inv_freq(cfg.head_dim, theta, cfg.rope_llama3.as_ref());
+        let n = cfg.max_positions;
+        let half = inv.len();
+        let mut cos = Vec::with_capacity(n * half);
+        let mut sin = Vec::with_capacity(n * half);
+        for p in 0..n {
+            for f in &inv {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        let cos = Tensor::from_vec(cos, (n, half), device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (n, half), device)?.to_dtype(dtype)?;
+        Ok(Self { cos, sin })
+    }
+
+    /// Rotate `x` (1, heads, t, head_dim) whose first row sits at absolute position `offset`.
+    pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let t = x.dim(2)?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?)
+    }
+}
+
+fn inv_freq(dim: usize, theta: f32, llama3: Option<&Llama3Scaling>) -> Vec<f32> {
+    let base: Vec<f32> = (0..dim)
+        .step_by(2)
+        .map(|i| 1.0 / theta.powf(i as f32 / dim as f32))
+        .collect();
+    match llama3 {
+        None => base,
+        Some(s) => base.into_iter().map(|f| llama3_scale(f, s)).collect(),
+    }
+}
+
+/// transformers' `_compute_llama3_parameters`, one frequency at a time.
+fn llama3_scale(f: f32, s: &Llama3Scaling) -> f32 {
+    let old = s.original_max_position_embeddings as f32;
+    let low_wavelen = old / s.low_freq_factor;
+    let high_wavelen = old / s.high_freq_factor;
+    let wavelen = 2.0 * std::f32::consts::PI / f;
+    if wavelen < high_wavelen {
+        f
+    } else if wavelen > low_wavelen {
+        f / s.factor
+    } else {
+        let smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        (1.0 - smooth) * f / s.factor + smooth * f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama3_keeps_high_and_divides_low_frequencies() {
+        let s = Llama3Scaling {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 32,
+        };
+        let inv = inv_freq(16, 10_000.0, None);
+        let scaled = inv_freq(16, 10_000.0, Some(&s));
+        assert_eq!(inv[0], scaled[0]); // wavelength 2π < 32 / 4
+        let last = inv.len() - 1;
+        assert!((scaled[last] - inv[last] / 8.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,210 @@
+//! Everything a generation run leaves behind, as plain owned data: tokens,
+//! per-step logits, cache sizes and timings, and per layer the post-RoPE
+//! queries and keys of every position. Attention maps are not stored (they
+//! grow as layers × heads × N²); `attention` recomputes any head's rows
+//! exactly, with the same masks the model used.
+
+use crate::model::config::Config;
+use crate::session::Step;
+
+/// Geometry of one layer's attention, enough to recompute it.
+#[derive(Debug, Clone)]
+pub struct LayerGeometry {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub scale: f32,
+    pub window: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct LayerData {
+    q: Vec<f32>, // (positions, heads, head_dim)
+    k: Vec<f32>, // (positions, kv_heads, head_dim)
+}
+
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub geometry: Vec<LayerGeometry>,
+    /// Prompt ids, then generated ids.
+    pub tokens: Vec<u32>,
+    pub prompt_len: usize,
+    /// Row s: logits of the forward that chose generated token s.
+    pub logits: Vec<Vec<f32>>,
+    /// Row s: positions each layer's KV cache holds after that forward.
+    pub kv_len: Vec<Vec<usize>>,
+    pub kv_bytes: Vec<usize>,
+    /// Wall time of each forward pass, milliseconds.
+    pub forward_ms: Vec<f64>,
+    layers: Vec<LayerData>,
+    positions: usize,
+}
+
+impl Trace {
+    pub fn new(cfg: &Config, prompt: &[u32]) -> Self {
+        let geometry = (0..cfg.num_layers)
+            .map(|l| LayerGeometry {
+                heads: cfg.num_heads,
+                kv_heads: cfg.num_kv_heads,
+                head_dim: cfg.head_dim,
+                scale: attention_scale(cfg, l),
+                window: cfg.windows[l],
+            })
+            .collect();
+        Self {
+            geometry,
+            tokens: prompt.to_vec(),
+            prompt_len: prompt.len(),
+            logits: vec![],
+            kv_len: vec![],
+            kv_bytes: vec![],
+            forward_ms: vec![],
+            layers: vec![LayerData::default(); cfg.num_layers],
+            positions: 0,
+        }
+    }
+
+    /// Positions fed through the model so far (P = T + N − 1 after N tokens).
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.geometry.len()
+    }
+
+    /// Generated tokens so far.
+    pub fn generated(&self) -> &[u32] {
+        &self.tokens[self.prompt_len..]
+    }
+
+    /// Record one forward pass. Queries and keys are kept when the step carries them.
+    pub fn push(&mut self, step: &Step) {
+        self.tokens.push(step.token);
+        if let Some(l) = &step.logits {
+            self.logits.push(l.clone());
+        }
+        self.kv_len.push(step.kv_len.clone());
+        self.kv_bytes.push(step.kv_bytes);
+        self.forward_ms.push(step.forward_ms);
+        for (data, cap) in self.layers.iter_mut().zip(&step.layers) {
+            data.q.extend_from_slice(&cap.q);
+            data.k.extend_from_slice(&cap.k);
+        }
+        self.positions = step.fed.end;
+    }
+
+    /// True when queries and keys were captured for every position.
+    pub fn has_attention(&self) -> bool {
+        self.layers.iter().zip(&self.geometry).all(|(d, g)| d.q.len() == self.positions * g.heads * g.head_dim)
+            && self.positions > 0
+    }
+
+    /// Attention probabilities of `head` in `layer` for query rows `rows`,
+    /// each over key positions 0..positions(); exactly 0 where masked.
+    /// Returns rows.len() × positions() values, row-major.
+    pub fn attention(&self, layer: usize, head: usize, rows: std::ops::Range<usize>) -> Vec<f32> {
+        let p = self.positions;
+        let g = &self.geometry[layer];
+        let data = &self.layers[layer];
+        let d = g.head_dim;
+        let kv = head / (g.heads / g.kv_heads);
+        let mut out = vec![0f32; rows.len() * p];
+        let mut scores = Vec::with_capacity(p);
+        for (r, i) in rows.enumerate() {
+            let first = g.window.map_or(0, |w| (i + 1).saturating_sub(w));
+            let qo = (i * g.heads + head) * d;
+            let q = &data.q[qo..qo + d];
+            scores.clear();
+            for j in first..=i {
+                let ko = (j * g.kv_heads + kv) * d;
+                scores.push(dot(q, &data.k[ko..ko + d]) * g.scale);
+            }
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            let row = &mut out[r * p..(r + 1) * p];
+            for (j, s) in (first..=i).zip(&scores) {
+                row[j] = s / total;
+            }
+        }
+        out
+    }
+}
+
+/// The factor on q·k in `layer`: 1/√d, and for GPT-2 with
+/// `scale_attn_by_inverse_layer_idx` also 1/(layer + 1).
+pub fn attention_scale(cfg: &Config, layer: usize) -> f32 {
+    let by_layer = if cfg.scale_by_layer { (layer + 1) as f64 } else { 1.0 };
+    (1.0 / ((cfg.head_dim as f64).sqrt() * by_layer)) as f32
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight running sums let the compiler vectorise.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decoder::LayerCapture;
+
+    fn tiny_trace(window: Option<usize>) -> Trace {
+        let geometry = vec![LayerGeometry { heads: 2, kv_heads: 1, head_dim: 2, scale: 1.0, window }];
+        let mut t = Trace {
+            geometry,
+            tokens: vec![0, 1, 2],
+            prompt_len: 3,
+            logits: vec![],
+            kv_len: vec![],
+            kv_bytes: vec![],
+            forward_ms: vec![],
+            layers: vec![LayerData::default()],
+            positions: 0,
+        };
+        let step = Step {
+            index: 0,
+            fed: 0..3,
+            token: 5,
+            text: String::new(),
+            forward_ms: 1.0,
+            kv_len: vec![3],
+            kv_bytes: 0,
+            logits: None,
+            layers: vec![LayerCapture {
+                // head 0 asks for nothing (uniform); head 1 looks along axis 0
+                q: vec![0., 0., 1., 0., 0., 0., 1., 0., 0., 0., 1., 0.],
+                k: vec![0., 0., 1., 0., 2., 0.],
+            }],
+        };
+        t.push(&step);
+        t
+    }
+
+    #[test]
+    fn uniform_head_is_causal_and_uniform() {
+        let a = tiny_trace(None).attention(0, 0, 0..3);
+        let want = [1.0, 0.0, 0.0, 0.5, 0.5, 0.0, 1. / 3., 1. / 3., 1. / 3.];
+        a.iter().zip(want).for_each(|(x, y)| assert!((x - y).abs() < 1e-6));
+    }
+
+    #[test]
+    fn window_masks_old_keys_and_rows_sum_to_one() {
+        let a = tiny_trace(Some(2)).attention(0, 1, 2..3);
+        assert_eq!(a[0], 0.0);
+        let e = std::f32::consts::E;
+        assert!((a[2] - e / (1.0 + e)).abs() < 1e-6, "{a:?}");
+        assert!((a.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,70 @@
+//! attnviz against Hugging Face transformers: for every fixture model
+//! (made by tests/fixtures/make_fixtures.py) and prompt, `attnviz capture`
+//! must reproduce the reference tokens exactly, attention within 1e-4,
+//! logits within 1e-3, and the KV-cache lengths transformers keeps.
+
+mod common;
+use common::*;
+
+fn check_case(case: &str) {
+    let dir = fixtures().join(case);
+    let tmp = tempfile::tempdir().unwrap();
+    for k in 0..2 {
+        let reference = StFile::read(&dir.join(format!("ref_{k}.safetensors")));
+        let prompt = reference.meta["prompt"].clone();
+        let n = reference.meta_usize("max_new_tokens");
+        let out = tmp.path().join(format!("{case}_{k}.safetensors"));
+        let (code, _, err) = attnviz(
+            &[
+                "capture", "--model", dir.to_str().unwrap(), "--prompt", &prompt, "--max-new-tokens", &n.to_string(),
+                "--greedy", "--ignore-eos", "--out", out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{case}/{k}: {err}");
+        let ours = StFile::read(&out);
+        assert_eq!(ours.i64("tokens"), reference.i64("tokens"), "{case}/{k}: tokens");
+        assert_eq!(ours.i64("kv_len"), reference.i64("kv_len"), "{case}/{k}: kv_len");
+        let d = max_diff("logits", ours.f32("logits"), reference.f32("logits"));
+        assert!(d < 1e-3, "{case}/{k}: logits differ by {d}");
+        let layers = reference.f32s.keys().filter(|n| n.starts_with("attn.L")).count();
+        assert!(layers > 0);
+        for l in 0..layers {
+            let name = format!("attn.L{l}");
+            let d = max_diff(&name, ours.f32(&name), reference.f32(&name));
+            assert!(d < 1e-4, "{case}/{k}: {name} differs by {d}");
+        }
+        let meta: serde_json::Value = serde_json::from_str(&ours.meta["attnviz"]).unwrap();
+        assert_eq!(meta["prompt_len"].as_u64().unwrap() as usize, reference.meta_usize("prompt_len"));
+    }
+}
+
+#[test]
+fn llama_mha() {
+    check_case("llama_mha");
+}
+
+#[test]
+fn llama_gqa_with_llama3_rope() {
+    check_case("llama_gqa");
+}
+
+#[test]
+fn llama_mqa_with_explicit_head_dim() {
+    check_case("llama_mqa");
+}
+
+#[test]
+fn mistral_sliding_window() {
+    check_case("mistral_swa");
+}
+
+#[test]
+fn qwen2_biases_and_per_layer_window() {
+    check_case("qwen2_bias");
+}
+
+#[test]
+fn gpt2() {
+    check_case("gpt2");
+}
