@@ -73,21 +73,18 @@ impl Tokenizer {
             .parse()
             .map_err(|e| Error::bad_file(tokenizer_json, format!("not a tokenizer.json: {e}")))?;
         let config = match tokenizer_config {
-            Some(path) => Some(read_config(path)?),
-            None => None,
+            Some(path) => read_config(path)?,
+            None => TokenizerConfig::default(),
         };
-        let config = config.unwrap_or_default();
-        let mut chat_template = config.chat_template;
-        if chat_template.is_none() {
-            let dir = tokenizer_config.unwrap_or(tokenizer_json).parent();
-            chat_template = read_jinja_beside(dir)?;
-        }
+        let chat_template = match config.chat_template {
+            Some(t) => Some(t),
+            None => read_jinja_beside(tokenizer_config.unwrap_or(tokenizer_json))?,
+        };
         Ok(Self::assemble(
             inner,
             chat_template,
             config.bos,
             config.eos,
-            false,
             tokenizer_json,
         ))
     }
@@ -96,13 +93,13 @@ impl Tokenizer {
     /// `path` is only used in error messages.
     pub fn from_gguf(md: &HashMap<String, GgufValue>, path: &Path) -> Result<Self> {
         let meta = Meta { md, path };
-        let model = meta.str("tokenizer.ggml.model")?.ok_or_else(|| {
-            Error::bad_file(path, "no tokenizer.ggml.model in the GGUF metadata")
-        })?;
+        let model = meta
+            .str("tokenizer.ggml.model")?
+            .ok_or_else(|| Error::bad_file(path, "no tokenizer.ggml.model in the GGUF metadata"))?;
         let vocab = GgufVocab::read(&meta)?;
-        let (inner, byte_level) = match model {
-            "gpt2" => (byte_level_bpe(&meta, &vocab)?, true),
-            "llama" => (sentencepiece_bpe(&meta, &vocab)?, false),
+        let inner = match model {
+            "gpt2" => byte_level_bpe(&meta, &vocab)?,
+            "llama" => sentencepiece_bpe(&meta, &vocab)?,
             other => {
                 return Err(Error::bad_file(
                     path,
@@ -113,14 +110,7 @@ impl Tokenizer {
         let chat_template = meta.str("tokenizer.chat_template")?.map(str::to_string);
         let bos = vocab.special("tokenizer.ggml.bos_token_id", &meta)?;
         let eos = vocab.special("tokenizer.ggml.eos_token_id", &meta)?;
-        Ok(Self::assemble(
-            inner,
-            chat_template,
-            bos,
-            eos,
-            byte_level,
-            path,
-        ))
+        Ok(Self::assemble(inner, chat_template, bos, eos, path))
     }
 
     fn assemble(
@@ -128,7 +118,6 @@ impl Tokenizer {
         chat_template: Option<String>,
         bos: Option<String>,
         eos: Option<String>,
-        byte_level: bool,
         source: &Path,
     ) -> Self {
         // Added tokens may sit past the model's vocabulary, or overlap it; the model's
@@ -140,6 +129,7 @@ impl Tokenizer {
             .max()
             .unwrap_or(0);
         let vocab_size = inner.get_vocab_size(false).max(highest_added);
+        let byte_level = matches!(inner.get_decoder(), Some(DecoderWrapper::ByteLevel(_)));
         Self {
             inner,
             chat_template,
@@ -176,6 +166,8 @@ impl Tokenizer {
             return format!("<unknown id {id}>");
         };
         match self.inner.decode(&[id], false) {
+            // SentencePiece decoders drop the space a text starts with; one token shows it.
+            Ok(text) if raw.starts_with('▁') && !text.starts_with(' ') => format!(" {text}"),
             Ok(text) if !text.contains(char::REPLACEMENT_CHARACTER) => text,
             _ if self.byte_level => escape_bytes(&byte_level_bytes(&raw)),
             _ => raw,
@@ -221,12 +213,8 @@ impl Tokenizer {
             role: "user",
             content: user,
         }];
-        render_chat(
-            template,
-            &messages,
-            self.bos.as_deref(),
-            self.eos.as_deref(),
-        )
+        let specials = (self.bos.as_deref(), self.eos.as_deref());
+        render_chat(template, &messages, specials, &self.source)
     }
 }
 
@@ -316,8 +304,8 @@ fn read_text(path: &Path) -> Result<String> {
 
 fn read_config(path: &Path) -> Result<TokenizerConfig> {
     let text = read_text(path)?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_file(path, format!("not JSON: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not JSON: {e}")))?;
     Ok(TokenizerConfig {
         chat_template: config_chat_template(&json, path)?,
         bos: config_token(&json, "bos_token"),
@@ -351,8 +339,9 @@ fn config_token(json: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-fn read_jinja_beside(dir: Option<&Path>) -> Result<Option<String>> {
-    let Some(path) = dir.map(|d| d.join("chat_template.jinja")) else {
+/// `chat_template.jinja` in the folder of `file`, if there is one.
+fn read_jinja_beside(file: &Path) -> Result<Option<String>> {
+    let Some(path) = file.parent().map(|d| d.join("chat_template.jinja")) else {
         return Ok(None);
     };
     if !path.is_file() {
@@ -373,23 +362,27 @@ struct ChatMessage<'a> {
 }
 
 /// Render like transformers: jinja with `trim_blocks` and `lstrip_blocks`, Python string
-/// methods (`.strip()`, `.startswith()`...), `raise_exception`, and `tojson` as Python's
-/// `json.dumps(ensure_ascii=False)`.
+/// methods (`.strip()`, `.startswith()`...), `raise_exception`, `tojson` as Python's
+/// `json.dumps(ensure_ascii=False)`, and booleans and none printed the Python way.
 fn render_chat(
     template: &str,
     messages: &[ChatMessage<'_>],
-    bos: Option<&str>,
-    eos: Option<&str>,
+    (bos, eos): (Option<&str>, Option<&str>),
+    origin: &Path,
 ) -> Result<String> {
+    let fail = |what: &str, e: minijinja::Error| {
+        Error::Prompt(format!("{}: chat template {what}: {e}", origin.display()))
+    };
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", raise_exception);
     env.add_filter("tojson", tojson);
+    env.set_formatter(python_formatter);
     let compiled = env
         .template_from_str(template)
-        .map_err(|e| Error::Prompt(format!("chat template does not compile: {e}")))?;
+        .map_err(|e| fail("does not compile", e))?;
     // transformers passes only the special tokens that are set; unset ones stay undefined.
     let mut ctx = BTreeMap::new();
     ctx.insert("messages", minijinja::Value::from_serialize(messages));
@@ -400,9 +393,22 @@ fn render_chat(
     if let Some(eos) = eos {
         ctx.insert("eos_token", minijinja::Value::from(eos));
     }
-    compiled
-        .render(ctx)
-        .map_err(|e| Error::Prompt(format!("chat template: {e}")))
+    compiled.render(ctx).map_err(|e| fail("failed", e))
+}
+
+/// Print `True`, `False` and `None` as Python does; everything else as minijinja does.
+fn python_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> std::result::Result<(), minijinja::Error> {
+    let word = match value.kind() {
+        minijinja::value::ValueKind::Bool if value.is_true() => "True",
+        minijinja::value::ValueKind::Bool => "False",
+        minijinja::value::ValueKind::None => "None",
+        _ => return minijinja::escape_formatter(out, state, value),
+    };
+    out.write_str(word).map_err(minijinja::Error::from)
 }
 
 /// transformers' `raise_exception(msg)`: the template refuses the conversation.
@@ -422,7 +428,10 @@ fn tojson(
         Some(n) => {
             let pad = vec![b' '; n];
             let fmt = serde_json::ser::PrettyFormatter::with_indent(&pad);
-            serde::Serialize::serialize(&value, &mut serde_json::Serializer::with_formatter(&mut out, fmt))
+            serde::Serialize::serialize(
+                &value,
+                &mut serde_json::Serializer::with_formatter(&mut out, fmt),
+            )
         }
         None => serde::Serialize::serialize(
             &value,
@@ -430,7 +439,8 @@ fn tojson(
         ),
     };
     written.map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    String::from_utf8(out).map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    String::from_utf8(out)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
 /// serde_json formatter with Python's default separators.
@@ -495,14 +505,18 @@ impl<'a> Meta<'a> {
         match self.md.get(key) {
             None => Ok(None),
             Some(GgufValue::Bool(b)) => Ok(Some(*b)),
-            Some(v) => int_of(v).map(|i| Some(i != 0)).ok_or_else(|| self.bad(key, "a bool")),
+            Some(v) => int_of(v)
+                .map(|i| Some(i != 0))
+                .ok_or_else(|| self.bad(key, "a bool")),
         }
     }
 
     fn int(&self, key: &str) -> Result<Option<i64>> {
         match self.md.get(key) {
             None => Ok(None),
-            Some(v) => int_of(v).map(Some).ok_or_else(|| self.bad(key, "an integer")),
+            Some(v) => int_of(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "an integer")),
         }
     }
 
@@ -607,12 +621,15 @@ impl GgufVocab {
             Some(t) => Ok(Some(t.clone())),
             None => Err(Error::bad_file(
                 meta.path,
-                format!("{key} = {id} is outside the {}-token vocabulary", self.tokens.len()),
+                format!(
+                    "{key} = {id} is outside the {}-token vocabulary",
+                    self.tokens.len()
+                ),
             )),
         }
     }
 
-    fn id_of(&self, key: &str, meta: &Meta<'_>) -> Result<Option<(String, u32)>> {
+    fn id_of(&self, key: &str, meta: &Meta<'_>) -> Result<Option<SpecialId>> {
         let Some(token) = self.special(key, meta)? else {
             return Ok(None);
         };
@@ -666,62 +683,77 @@ fn parse_merges(merges: &[String], path: &Path) -> Result<Merges> {
         .collect()
 }
 
-/// BOS/EOS added by the post-processor when the file asks for it (`add_bos_token`).
-fn add_post_processor(
-    tok: &mut tokenizers::Tokenizer,
-    bos: Option<(String, u32)>,
-    eos: Option<(String, u32)>,
-    path: &Path,
-) -> Result<()> {
-    if bos.is_none() && eos.is_none() {
-        return Ok(());
-    }
-    // Built from JSON so that token text with spaces or colons needs no escaping.
-    let special = |name: &str| serde_json::json!({"SpecialToken": {"id": name, "type_id": 0}});
-    let sequence = serde_json::json!({"Sequence": {"id": "A", "type_id": 0}});
-    let mut single = Vec::new();
-    let mut specials = serde_json::Map::new();
-    if let Some((name, id)) = &bos {
-        single.push(special(name));
-        specials.insert(name.clone(), serde_json::json!({"id": name, "ids": [id], "tokens": [name]}));
-    }
-    single.push(sequence);
-    if let Some((name, id)) = &eos {
-        single.push(special(name));
-        specials.insert(name.clone(), serde_json::json!({"id": name, "ids": [id], "tokens": [name]}));
-    }
-    let json = serde_json::json!({
-        "type": "TemplateProcessing",
-        "single": single,
-        "pair": single,
-        "special_tokens": specials,
-    });
-    let processor: TemplateProcessing = serde_json::from_value(json)
-        .map_err(|e| Error::bad_file(path, format!("cannot build the BOS/EOS post-processor: {e}")))?;
-    tok.with_post_processor(Some(processor));
-    Ok(())
+/// A special token's text and id.
+type SpecialId = (String, u32);
+
+/// The tokens the post-processor puts around a sequence (`add_bos_token`, `add_eos_token`).
+struct AddedAround {
+    bos: Option<SpecialId>,
+    eos: Option<SpecialId>,
 }
 
-fn bos_eos(
-    meta: &Meta<'_>,
-    vocab: &GgufVocab,
-    add_bos_default: bool,
-) -> Result<(Option<(String, u32)>, Option<(String, u32)>)> {
-    let add_bos = meta
-        .bool("tokenizer.ggml.add_bos_token")?
-        .unwrap_or(add_bos_default);
-    let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-    let bos = if add_bos {
-        vocab.id_of("tokenizer.ggml.bos_token_id", meta)?
-    } else {
-        None
-    };
-    let eos = if add_eos {
-        vocab.id_of("tokenizer.ggml.eos_token_id", meta)?
-    } else {
-        None
-    };
-    Ok((bos, eos))
+impl AddedAround {
+    fn read(meta: &Meta<'_>, vocab: &GgufVocab, add_bos_default: bool) -> Result<Self> {
+        let add_bos = meta
+            .bool("tokenizer.ggml.add_bos_token")?
+            .unwrap_or(add_bos_default);
+        let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+        let bos = match add_bos {
+            true => vocab.id_of("tokenizer.ggml.bos_token_id", meta)?,
+            false => None,
+        };
+        let eos = match add_eos {
+            true => vocab.id_of("tokenizer.ggml.eos_token_id", meta)?,
+            false => None,
+        };
+        Ok(Self { bos, eos })
+    }
+
+    /// transformers' template: `[bos] $A [eos]`, and for pairs `[bos] $A [eos] [bos] $B [eos]`.
+    /// Built from JSON so that token text with spaces or colons needs no escaping.
+    fn processor(&self) -> serde_json::Value {
+        let piece = |tok: &Option<SpecialId>, type_id: u32| {
+            tok.as_ref().map(
+                |(name, _)| serde_json::json!({"SpecialToken": {"id": name, "type_id": type_id}}),
+            )
+        };
+        let half = |seq: &str, type_id: u32| -> Vec<serde_json::Value> {
+            let seq = serde_json::json!({"Sequence": {"id": seq, "type_id": type_id}});
+            let (bos, eos) = (piece(&self.bos, type_id), piece(&self.eos, type_id));
+            bos.into_iter().chain([seq]).chain(eos).collect()
+        };
+        let single = half("A", 0);
+        let pair: Vec<_> = single.iter().cloned().chain(half("B", 1)).collect();
+        let specials: serde_json::Map<String, serde_json::Value> = [&self.bos, &self.eos]
+            .into_iter()
+            .flatten()
+            .map(|(name, id)| {
+                let entry = serde_json::json!({"id": name, "ids": [id], "tokens": [name]});
+                (name.clone(), entry)
+            })
+            .collect();
+        serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": single,
+            "pair": pair,
+            "special_tokens": specials,
+        })
+    }
+
+    fn install(&self, tok: &mut tokenizers::Tokenizer, path: &Path) -> Result<()> {
+        if self.bos.is_none() && self.eos.is_none() {
+            return Ok(());
+        }
+        let processor: TemplateProcessing =
+            serde_json::from_value(self.processor()).map_err(|e| {
+                Error::bad_file(
+                    path,
+                    format!("cannot build the BOS/EOS post-processor: {e}"),
+                )
+            })?;
+        tok.with_post_processor(Some(processor));
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -788,9 +820,9 @@ fn byte_level_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::Toke
             }
         })
         .collect();
-    let merges = meta
-        .strings("tokenizer.ggml.merges")?
-        .ok_or_else(|| Error::bad_file(meta.path, "no tokenizer.ggml.merges for the gpt2 tokenizer"))?;
+    let merges = meta.strings("tokenizer.ggml.merges")?.ok_or_else(|| {
+        Error::bad_file(meta.path, "no tokenizer.ggml.merges for the gpt2 tokenizer")
+    })?;
     let pre_name = meta.str("tokenizer.ggml.pre")?;
     let pre = byte_level_pre(pre_name, meta.path)?;
     let bpe = BPE::builder()
@@ -808,15 +840,14 @@ fn byte_level_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::Toke
         .filter(|t| t.chars().all(|c| alphabet.contains(&c)))
         .map(|t| AddedToken::from(t, true).normalized(false))
         .collect();
-    tok.add_special_tokens(control.iter().cloned());
+    tok.add_special_tokens(&control);
     let user: Vec<AddedToken> = vocab
         .tokens_of_type(TOKEN_TYPE_USER_DEFINED)
         .filter(|t| t.chars().all(|c| alphabet.contains(&c)))
         .map(|t| AddedToken::from(t, false).normalized(false))
         .collect();
-    tok.add_tokens(user.iter().cloned());
-    let (bos, eos) = bos_eos(meta, vocab, false)?;
-    add_post_processor(&mut tok, bos, eos, meta.path)?;
+    tok.add_tokens(&user);
+    AddedAround::read(meta, vocab, false)?.install(&mut tok, meta.path)?;
     Ok(tok)
 }
 
@@ -893,7 +924,11 @@ const SPLIT_NAMES: &[(&str, &str, bool)] = &[
 
 /// Names this module can build a byte-level pre-tokenizer for (for the error message).
 pub fn supported_pre_tokenizers() -> Vec<&'static str> {
-    let mut names: Vec<&str> = GPT2_NAMES.iter().chain(DIGITS_GPT2_NAMES).copied().collect();
+    let mut names: Vec<&str> = GPT2_NAMES
+        .iter()
+        .chain(DIGITS_GPT2_NAMES)
+        .copied()
+        .collect();
     names.extend(SPLIT_NAMES.iter().map(|(n, _, _)| *n));
     names
 }
@@ -931,7 +966,10 @@ fn byte_level_pre(name: Option<&str>, path: &Path) -> Result<PreChoice> {
         false,
     )
     .map_err(|e| Error::bad_file(path, format!("pre-tokenizer {name:?}: {e}")))?;
-    let seq = PreSequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]);
+    let seq = PreSequence::new(vec![
+        split.into(),
+        ByteLevel::new(false, true, false).into(),
+    ]);
     Ok(PreChoice {
         pre_tokenizer: seq.into(),
         ignore_merges,
@@ -958,7 +996,10 @@ fn sentencepiece_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::T
         Some(m) => parse_merges(&m, meta.path)?,
         None => {
             let scores = meta.floats("tokenizer.ggml.scores")?.ok_or_else(|| {
-                Error::bad_file(meta.path, "llama tokenizer without tokenizer.ggml.merges or scores")
+                Error::bad_file(
+                    meta.path,
+                    "llama tokenizer without tokenizer.ggml.merges or scores",
+                )
             })?;
             if scores.len() != vocab.tokens.len() {
                 return Err(Error::bad_file(
@@ -980,7 +1021,9 @@ fn sentencepiece_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::T
         .build()
         .map_err(|e| Error::bad_file(meta.path, format!("cannot build the BPE vocabulary: {e}")))?;
     let mut tok = tokenizers::Tokenizer::new(bpe);
-    let prefix_space = meta.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
+    let prefix_space = meta
+        .bool("tokenizer.ggml.add_space_prefix")?
+        .unwrap_or(true);
     let scheme = if prefix_space {
         PrependScheme::First
     } else {
@@ -992,15 +1035,14 @@ fn sentencepiece_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::T
         .tokens_of_type(TOKEN_TYPE_CONTROL)
         .map(|t| AddedToken::from(t, true).normalized(false))
         .collect();
-    tok.add_special_tokens(control.iter().cloned());
+    tok.add_special_tokens(&control);
     let user: Vec<AddedToken> = vocab
         .tokens_of_type(TOKEN_TYPE_USER_DEFINED)
         .map(|t| AddedToken::from(t, false).normalized(false))
         .collect();
-    tok.add_tokens(user.iter().cloned());
+    tok.add_tokens(&user);
     // llama.cpp adds BOS to a SentencePiece vocabulary unless the file says otherwise.
-    let (bos, eos) = bos_eos(meta, vocab, true)?;
-    add_post_processor(&mut tok, bos, eos, meta.path)?;
+    AddedAround::read(meta, vocab, true)?.install(&mut tok, meta.path)?;
     Ok(tok)
 }
 
@@ -1009,7 +1051,11 @@ fn sentencepiece_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::T
 fn spm_decoder(prefix_space: bool, path: &Path) -> Result<DecoderWrapper> {
     let replace = Replace::new("▁", " ")
         .map_err(|e| Error::bad_file(path, format!("cannot build the decoder: {e}")))?;
-    let mut steps: Vec<DecoderWrapper> = vec![replace.into(), ByteFallback::new().into(), Fuse::new().into()];
+    let mut steps: Vec<DecoderWrapper> = vec![
+        replace.into(),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
     if prefix_space {
         steps.push(Strip::new(' ', 1, 0).into());
     }
@@ -1020,7 +1066,11 @@ fn spm_decoder(prefix_space: bool, path: &Path) -> Result<DecoderWrapper> {
 /// of a token into two vocabulary tokens is a merge, best score first.
 fn merges_from_scores(tokens: &[String], scores: &[f32]) -> Merges {
     // As Python dicts: the last index of a spelling wins, the first position orders.
-    let ids: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    let ids: HashMap<&str, usize> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
     let mut score_of: HashMap<&str, f32> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for (token, &score) in tokens.iter().zip(scores) {
@@ -1072,5 +1122,417 @@ fn preview_ids(ids: &[u32]) -> String {
         format!("{ids:?}")
     } else {
         format!("{:?}... ({} ids)", &ids[..MAX], ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MERGES: &[&str] = &["h e", "l l", "he ll", "hell o", "Ġ hello"];
+    const SPECIALS: &[&str] = &["<|im_start|>", "<|im_end|>"];
+
+    fn s(x: &str) -> GgufValue {
+        GgufValue::String(x.to_string())
+    }
+
+    /// GGUF metadata for a tiny byte-level vocabulary: the 256 byte tokens (id = byte), the
+    /// merged tokens of `MERGES`, then two control tokens.
+    fn tiny_gguf(pre: &str, add_bos: bool) -> HashMap<String, GgufValue> {
+        let mut tokens: Vec<GgufValue> =
+            byte_alphabet().iter().map(|c| s(&c.to_string())).collect();
+        for m in MERGES {
+            tokens.push(s(&m.replace(' ', "")));
+        }
+        let normal = tokens.len();
+        tokens.extend(SPECIALS.iter().map(|t| s(t)));
+        let types: Vec<GgufValue> = (0..tokens.len())
+            .map(|i| GgufValue::I32(if i < normal { 1 } else { 3 }))
+            .collect();
+        let mut md = HashMap::new();
+        md.insert("tokenizer.ggml.model".into(), s("gpt2"));
+        md.insert("tokenizer.ggml.pre".into(), s(pre));
+        md.insert("tokenizer.ggml.tokens".into(), GgufValue::Array(tokens));
+        md.insert("tokenizer.ggml.token_type".into(), GgufValue::Array(types));
+        md.insert(
+            "tokenizer.ggml.merges".into(),
+            GgufValue::Array(MERGES.iter().map(|m| s(m)).collect()),
+        );
+        md.insert("tokenizer.ggml.bos_token_id".into(), GgufValue::U32(261));
+        md.insert("tokenizer.ggml.eos_token_id".into(), GgufValue::U32(262));
+        md.insert(
+            "tokenizer.ggml.add_bos_token".into(),
+            GgufValue::Bool(add_bos),
+        );
+        md.insert(
+            "tokenizer.chat_template".into(),
+            s("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
+        );
+        md
+    }
+
+    fn tiny(pre: &str) -> Tokenizer {
+        let md = tiny_gguf(pre, false);
+        match Tokenizer::from_gguf(&md, Path::new("tiny.gguf")) {
+            Ok(t) => t,
+            Err(e) => panic!("tiny tokenizer: {e}"),
+        }
+    }
+
+    #[test]
+    fn byte_alphabet_matches_gpt2() {
+        let table = byte_alphabet();
+        assert_eq!(table[b'a' as usize], 'a');
+        assert_eq!(table[b' ' as usize], 'Ġ');
+        assert_eq!(table[b'\n' as usize], 'Ċ');
+        assert_eq!(table[0], 'Ā');
+        assert_eq!(table[0xAD], 'Ń');
+        assert_eq!(table.iter().collect::<HashSet<_>>().len(), 256);
+    }
+
+    #[test]
+    fn tiny_gguf_encodes_merges_and_specials() {
+        let tok = tiny("smollm");
+        let hello = tok.token_id("hello").unwrap();
+        let space_hello = tok.token_id("Ġhello").unwrap();
+        assert_eq!(
+            tok.encode("hello hello", true).unwrap(),
+            vec![hello, space_hello]
+        );
+        assert_eq!(
+            tok.encode("<|im_start|>hello<|im_end|>", false).unwrap(),
+            vec![261, hello, 262]
+        );
+        // Digits are split one by one before the GPT-2 regex ("smollm").
+        assert_eq!(
+            tok.encode("12", false).unwrap(),
+            vec![u32::from(b'1'), u32::from(b'2')]
+        );
+        assert_eq!(tok.vocab_size(), 263);
+        assert_eq!(tok.eos_token(), Some("<|im_end|>"));
+        assert_eq!(tok.bos_token(), Some("<|im_start|>"));
+    }
+
+    #[test]
+    fn add_bos_token_adds_bos_only_with_special() {
+        let md = tiny_gguf("gpt-2", true);
+        let tok = Tokenizer::from_gguf(&md, Path::new("tiny.gguf")).unwrap();
+        let hello = tok.token_id("hello").unwrap();
+        assert_eq!(tok.encode("hello", true).unwrap(), vec![261, hello]);
+        assert_eq!(tok.encode("hello", false).unwrap(), vec![hello]);
+        let mut md = tiny_gguf("gpt-2", true);
+        md.insert("tokenizer.ggml.add_eos_token".into(), GgufValue::Bool(true));
+        let tok = Tokenizer::from_gguf(&md, Path::new("tiny.gguf")).unwrap();
+        assert_eq!(tok.encode("hello", true).unwrap(), vec![261, hello, 262]);
+    }
+
+    #[test]
+    fn round_trip_and_token_text() {
+        let tok = tiny("default");
+        for text in [
+            "hello hello",
+            "  café 日本語 🙂\n\tx",
+            "<|im_start|>a<|im_end|>",
+            "",
+        ] {
+            let ids = tok.encode(text, false).unwrap();
+            assert_eq!(tok.decode(&ids).unwrap(), text);
+        }
+        assert_eq!(tok.token_text(tok.token_id("Ġhello").unwrap()), " hello");
+        assert_eq!(tok.token_text(0xE6), "\\xE6");
+        assert_eq!(tok.token_text(261), "<|im_start|>");
+        assert_eq!(tok.token_text(9999), "<unknown id 9999>");
+    }
+
+    #[test]
+    fn text_stream_holds_back_split_characters() {
+        let tok = tiny("default");
+        let text = "hello é日本🙂 hello";
+        let ids = tok.encode(text, false).unwrap();
+        let mut stream = TextStream::new();
+        let mut out = String::new();
+        for &id in &ids {
+            let piece = stream.push(&tok, id).unwrap();
+            assert!(!piece.contains(char::REPLACEMENT_CHARACTER), "{piece:?}");
+            out.push_str(&piece);
+        }
+        out.push_str(&stream.flush(&tok).unwrap());
+        assert_eq!(out, text);
+        // The first byte of "é" alone gives nothing yet; the second completes it.
+        let mut stream = TextStream::new();
+        assert_eq!(stream.push(&tok, 0xC3).unwrap(), "");
+        assert_eq!(stream.push(&tok, 0xA9).unwrap(), "é");
+    }
+
+    #[test]
+    fn text_stream_gives_up_on_a_lone_byte() {
+        let tok = tiny("default");
+        let mut stream = TextStream::new();
+        let mut out = String::new();
+        // 0xFF never starts a character; after four tokens the stream lets it through.
+        for id in [0xFF, 0xFF, 0xFF, u32::from(b'a')] {
+            out.push_str(&stream.push(&tok, id).unwrap());
+        }
+        assert_eq!(out, "\u{FFFD}\u{FFFD}\u{FFFD}a");
+        let mut stream = TextStream::new();
+        assert_eq!(stream.push(&tok, 0xE6).unwrap(), "");
+        assert_eq!(stream.flush(&tok).unwrap(), "\u{FFFD}");
+        assert_eq!(stream.flush(&tok).unwrap(), "");
+    }
+
+    #[test]
+    fn chat_template_renders_like_transformers() {
+        let tok = tiny("default");
+        assert_eq!(
+            tok.apply_chat("  Hi ").unwrap(),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn chat_template_python_methods_and_blocks() {
+        let template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('user first') }}{% endif %}\n\
+            {% for m in messages %}\n  [{{ m['content'].strip().upper() }}|{{ m.content.startswith('  h') }}]\n{% endfor %}\
+            {{ bos_token }}{{ eos_token }}{{ messages | tojson }}";
+        let msgs = [ChatMessage {
+            role: "user",
+            content: "  hi <b> é ",
+        }];
+        let out = render_chat(template, &msgs, (Some("<s>"), None), Path::new("t.json")).unwrap();
+        assert_eq!(
+            out,
+            "  [HI <B> É|True]\n<s>[{\"role\": \"user\", \"content\": \"  hi <b> é \"}]"
+        );
+        let msgs = [ChatMessage {
+            role: "system",
+            content: "x",
+        }];
+        let err = render_chat(template, &msgs, (None, None), Path::new("t.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("user first") && err.contains("t.json"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn no_chat_template_is_an_error() {
+        let mut md = tiny_gguf("default", false);
+        md.remove("tokenizer.chat_template");
+        let tok = Tokenizer::from_gguf(&md, Path::new("tiny.gguf")).unwrap();
+        let err = tok.apply_chat("Hi").unwrap_err();
+        assert!(matches!(err, Error::Prompt(_)));
+        assert!(err.to_string().contains("tiny.gguf"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let path = Path::new("/nonexistent/attnviz/tokenizer.json");
+        let err = Tokenizer::from_files(path, None).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .contains("/nonexistent/attnviz/tokenizer.json"));
+    }
+
+    #[test]
+    fn unsupported_gguf_tokenizers_are_refused_by_name() {
+        let mut md = tiny_gguf("default", false);
+        md.insert("tokenizer.ggml.model".into(), s("bert"));
+        let err = Tokenizer::from_gguf(&md, Path::new("m.gguf"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("m.gguf") && err.contains("\"bert\""), "{err}");
+        let md = tiny_gguf("deepseek-coder", false);
+        let err = Tokenizer::from_gguf(&md, Path::new("m.gguf"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("m.gguf") && err.contains("deepseek-coder"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
+        let mut md = tiny_gguf("default", false);
+        md.insert("tokenizer.ggml.eos_token_id".into(), GgufValue::U32(70000));
+        let err = Tokenizer::from_gguf(&md, Path::new("m.gguf"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("eos_token_id") && err.contains("70000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn split_regex_pre_tokenizers_build() {
+        for (name, _, _) in SPLIT_NAMES {
+            let tok = tiny(name);
+            let ids = tok.encode("Hello world 12345 don't", false).unwrap();
+            assert_eq!(
+                tok.decode(&ids).unwrap(),
+                "Hello world 12345 don't",
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_chat_template_forms() {
+        let path = Path::new("tokenizer_config.json");
+        let plain = serde_json::json!({"chat_template": "abc", "bos_token": {"content": "<s>"}, "eos_token": "</s>"});
+        assert_eq!(
+            config_chat_template(&plain, path).unwrap().as_deref(),
+            Some("abc")
+        );
+        assert_eq!(config_token(&plain, "bos_token").as_deref(), Some("<s>"));
+        assert_eq!(config_token(&plain, "eos_token").as_deref(), Some("</s>"));
+        let list = serde_json::json!({"chat_template": [
+            {"name": "tool_use", "template": "t"}, {"name": "default", "template": "d"}]});
+        assert_eq!(
+            config_chat_template(&list, path).unwrap().as_deref(),
+            Some("d")
+        );
+        let bad = serde_json::json!({"chat_template": 3});
+        assert!(config_chat_template(&bad, path).is_err());
+    }
+
+    #[test]
+    fn merges_from_scores_sort_like_transformers() {
+        // Expected values from transformers' generate_merges on the same vocabulary.
+        let tokens: Vec<String> = ["<unk>", "▁", "a", "b", "ab", "▁a", "▁ab", "ba", "aba"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let scores = [0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -4.0, -7.0];
+        let got = merges_from_scores(&tokens, &scores);
+        let want: Vec<(String, String)> = [
+            ("a", "b"),
+            ("b", "a"),
+            ("▁", "a"),
+            ("▁a", "b"),
+            ("▁", "ab"),
+            ("ab", "a"),
+            ("a", "ba"),
+        ]
+        .iter()
+        .map(|(l, r)| (l.to_string(), r.to_string()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    /// The toy SentencePiece vocabulary of `ref/spm_toy.py` (scores, no merges).
+    fn toy_spm() -> Tokenizer {
+        let pieces = [
+            "▁",
+            "▁h",
+            "▁he",
+            "▁hel",
+            "▁hell",
+            "▁hello",
+            "h",
+            "e",
+            "l",
+            "o",
+            "w",
+            "r",
+            "d",
+            "▁w",
+            "▁wo",
+            "▁wor",
+            "▁worl",
+            "▁world",
+            "ll",
+            "he",
+            "lo",
+            "or",
+            "wor",
+            "▁▁",
+            "▁▁▁",
+            "x",
+            "▁x",
+            "é",
+        ];
+        let mut tokens = vec![s("<unk>"), s("<s>"), s("</s>")];
+        tokens.extend((0..256).map(|b| s(&format!("<0x{b:02X}>"))));
+        tokens.extend(pieces.iter().map(|p| s(p)));
+        tokens.push(s("<|user|>"));
+        let mut types = vec![2, 3, 3];
+        types.extend([6; 256]);
+        types.extend(vec![1; pieces.len()]);
+        types.push(4);
+        let mut scores = vec![0.0f32; 259];
+        scores.extend((0..pieces.len()).map(|i| -(i as f32)));
+        scores.push(0.0);
+        let mut md = HashMap::new();
+        md.insert("general.architecture".into(), s("llama"));
+        md.insert("tokenizer.ggml.model".into(), s("llama"));
+        md.insert("tokenizer.ggml.tokens".into(), GgufValue::Array(tokens));
+        let types = types.into_iter().map(GgufValue::I32).collect();
+        md.insert("tokenizer.ggml.token_type".into(), GgufValue::Array(types));
+        let scores = scores.into_iter().map(GgufValue::F32).collect();
+        md.insert("tokenizer.ggml.scores".into(), GgufValue::Array(scores));
+        md.insert("tokenizer.ggml.bos_token_id".into(), GgufValue::U32(1));
+        md.insert("tokenizer.ggml.eos_token_id".into(), GgufValue::U32(2));
+        md.insert("tokenizer.ggml.unknown_token_id".into(), GgufValue::U32(0));
+        Tokenizer::from_gguf(&md, Path::new("toy.gguf")).unwrap()
+    }
+
+    #[test]
+    fn sentencepiece_gguf_matches_transformers() {
+        // (text, tokenizer(text), tokenizer(text, add_special_tokens=False)) from transformers.
+        let cases: &[(&str, &[u32], &[u32])] = &[
+            ("hello world", &[1, 264, 276], &[264, 276]),
+            (" hello", &[1, 264], &[264]),
+            ("hello  world", &[1, 264, 259, 276], &[264, 259, 276]),
+            ("  hello", &[1, 259, 264], &[259, 264]),
+            (
+                "helloworld",
+                &[1, 264, 281, 267, 271],
+                &[264, 281, 267, 271],
+            ),
+            ("héllo", &[1, 260, 286, 277, 268], &[260, 286, 277, 268]),
+            (
+                "hello\nworld",
+                &[1, 264, 13, 281, 267, 271],
+                &[264, 13, 281, 267, 271],
+            ),
+            (
+                "<s>hello</s>",
+                &[1, 1, 278, 277, 268, 2],
+                &[1, 278, 277, 268, 2],
+            ),
+            ("x<|user|>x", &[1, 285, 287, 284], &[285, 287, 284]),
+            ("日", &[1, 259, 233, 154, 168], &[259, 233, 154, 168]),
+            ("", &[1], &[]),
+            (" ", &[1, 259], &[259]),
+            ("wor", &[1, 274], &[274]),
+            ("hello world ", &[1, 264, 276, 259], &[264, 276, 259]),
+        ];
+        let tok = toy_spm();
+        for &(text, with, without) in cases {
+            assert_eq!(tok.encode(text, true).unwrap(), with, "{text:?}");
+            assert_eq!(tok.encode(text, false).unwrap(), without, "{text:?}");
+        }
+        // transformers drops the leading space of the first piece when decoding.
+        assert_eq!(tok.decode(&[264, 276]).unwrap(), "hello world");
+        assert_eq!(tok.decode(&[259, 233, 154, 168]).unwrap(), "日");
+        assert_eq!(tok.token_text(233), "<0xE6>");
+        assert_eq!(tok.token_text(264), " hello");
+        assert_eq!(tok.token_text(281), "wor");
+        let mut stream = TextStream::new();
+        let pieces: Vec<String> = [264, 276, 259, 233, 154, 168]
+            .iter()
+            .map(|&id| stream.push(&tok, id).unwrap())
+            .collect();
+        assert_eq!(pieces, ["hello", " world", " ", "", "", "日"]);
+    }
+
+    #[test]
+    fn text_after_handles_changed_prefix() {
+        assert_eq!(text_after("ab", "abc"), "c");
+        assert_eq!(text_after("a\u{FFFD}", "aé"), "é");
+        assert_eq!(text_after("", "x"), "x");
     }
 }
