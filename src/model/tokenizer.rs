@@ -840,13 +840,15 @@ fn byte_level_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::Toke
         .filter(|t| t.chars().all(|c| alphabet.contains(&c)))
         .map(|t| AddedToken::from(t, true).normalized(false))
         .collect();
-    tok.add_special_tokens(&control);
+    tok.add_special_tokens(control)
+        .map_err(|e| Error::bad_file(meta.path, format!("special tokens: {e}")))?;
     let user: Vec<AddedToken> = vocab
         .tokens_of_type(TOKEN_TYPE_USER_DEFINED)
         .filter(|t| t.chars().all(|c| alphabet.contains(&c)))
         .map(|t| AddedToken::from(t, false).normalized(false))
         .collect();
-    tok.add_tokens(&user);
+    tok.add_tokens(user)
+        .map_err(|e| Error::bad_file(meta.path, format!("added tokens: {e}")))?;
     AddedAround::read(meta, vocab, false)?.install(&mut tok, meta.path)?;
     Ok(tok)
 }
@@ -1035,12 +1037,14 @@ fn sentencepiece_bpe(meta: &Meta<'_>, vocab: &GgufVocab) -> Result<tokenizers::T
         .tokens_of_type(TOKEN_TYPE_CONTROL)
         .map(|t| AddedToken::from(t, true).normalized(false))
         .collect();
-    tok.add_special_tokens(&control);
+    tok.add_special_tokens(control)
+        .map_err(|e| Error::bad_file(meta.path, format!("special tokens: {e}")))?;
     let user: Vec<AddedToken> = vocab
         .tokens_of_type(TOKEN_TYPE_USER_DEFINED)
         .map(|t| AddedToken::from(t, false).normalized(false))
         .collect();
-    tok.add_tokens(&user);
+    tok.add_tokens(user)
+        .map_err(|e| Error::bad_file(meta.path, format!("added tokens: {e}")))?;
     // llama.cpp adds BOS to a SentencePiece vocabulary unless the file says otherwise.
     AddedAround::read(meta, vocab, true)?.install(&mut tok, meta.path)?;
     Ok(tok)
