@@ -53,7 +53,12 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
     }
     let vocab = trace.logits.first().map_or(0, Vec::len);
     let mut entries = vec![
-        Entry { name: "tokens".into(), dtype: "I64", shape: vec![trace.tokens.len()], data: Data::I64(trace.tokens.iter().map(|&t| t as i64).collect()) },
+        Entry {
+            name: "tokens".into(),
+            dtype: "I64",
+            shape: vec![trace.tokens.len()],
+            data: Data::I64(trace.tokens.iter().map(|&t| t as i64).collect()),
+        },
         Entry { name: "logits".into(), dtype: "F32", shape: vec![n, vocab], data: Data::F32Rows(&trace.logits) },
         Entry {
             name: "kv_len".into(),
@@ -61,11 +66,21 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
             shape: vec![n, l],
             data: Data::I64(trace.kv_len.iter().flatten().map(|&x| x as i64).collect()),
         },
-        Entry { name: "kv_bytes".into(), dtype: "I64", shape: vec![n], data: Data::I64(trace.kv_bytes.iter().map(|&x| x as i64).collect()) },
+        Entry {
+            name: "kv_bytes".into(),
+            dtype: "I64",
+            shape: vec![n],
+            data: Data::I64(trace.kv_bytes.iter().map(|&x| x as i64).collect()),
+        },
     ];
     for &layer in &chosen {
         let h = trace.geometry[layer].heads;
-        entries.push(Entry { name: format!("attn.L{layer}"), dtype: "F32", shape: vec![h, p, p], data: Data::Attention(layer) });
+        entries.push(Entry {
+            name: format!("attn.L{layer}"),
+            dtype: "F32",
+            shape: vec![h, p, p],
+            data: Data::Attention(layer),
+        });
     }
     let mut meta = meta;
     meta.insert("format_version".into(), json!(FORMAT_VERSION));
@@ -84,7 +99,10 @@ fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<
     let mut offset = 0;
     for e in entries {
         let size = e.bytes();
-        header.insert(e.name.clone(), json!({"dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + size]}));
+        header.insert(
+            e.name.clone(),
+            json!({"dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + size]}),
+        );
         offset += size;
     }
     let mut text = Value::Object(header).to_string().into_bytes();

@@ -8,7 +8,11 @@ use attnviz::sample::Sampling;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "attnviz", version, about = "Watch a language model's attention, KV cache and state while it generates")]
+#[command(
+    name = "attnviz",
+    version,
+    about = "Watch a language model's attention, KV cache and state while it generates"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,

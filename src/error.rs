@@ -6,10 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not found")]
     NotFound { path: PathBuf },
     #[error("{path}: {msg}")]
@@ -36,23 +33,14 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn bad_file(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::BadFile {
-            path: path.into(),
-            msg: msg.to_string(),
-        }
+        Error::BadFile { path: path.into(), msg: msg.to_string() }
     }
 
     pub fn config(field: impl Into<String>, msg: impl std::fmt::Display) -> Self {
-        Error::Config {
-            field: field.into(),
-            msg: msg.to_string(),
-        }
+        Error::Config { field: field.into(), msg: msg.to_string() }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

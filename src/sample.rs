@@ -5,12 +5,7 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sampling {
     Greedy,
-    Random {
-        temperature: f32,
-        top_k: Option<usize>,
-        top_p: Option<f32>,
-        seed: u64,
-    },
+    Random { temperature: f32, top_k: Option<usize>, top_p: Option<f32>, seed: u64 },
 }
 
 pub struct Sampler {
@@ -63,12 +58,8 @@ pub fn argmax(logits: &[f32]) -> u32 {
 /// (token, probability) pairs that survive top-k and top-p, most likely first,
 /// renormalised to sum to 1.
 fn filtered_probs(logits: &[f32], temperature: f32, top_k: Option<usize>, top_p: Option<f32>) -> Vec<(u32, f32)> {
-    let mut scored: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.is_finite())
-        .map(|(i, &v)| (i as u32, v / temperature))
-        .collect();
+    let mut scored: Vec<(u32, f32)> =
+        logits.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (i as u32, v / temperature)).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     if let Some(k) = top_k.filter(|&k| k > 0) {
         scored.truncate(k);

@@ -74,10 +74,12 @@ impl Session {
         let stop = cancel.clone();
         let worker = std::thread::spawn(move || {
             model.reset();
-            let end = match run(&mut model, &tokenizer, &prompt, &opts, &stop, |s| tx.send(Event::Step(Box::new(s))).is_ok()) {
-                Ok(reason) => Event::Done(reason),
-                Err(e) => Event::Failed(e.to_string()),
-            };
+            let end =
+                match run(&mut model, &tokenizer, &prompt, &opts, &stop, |s| tx.send(Event::Step(Box::new(s))).is_ok())
+                {
+                    Ok(reason) => Event::Done(reason),
+                    Err(e) => Event::Failed(e.to_string()),
+                };
             let _ = tx.send(end);
             model
         });
@@ -171,7 +173,13 @@ pub fn run(
 
 /// Turn the user's prompt text into ids: checked, optionally wrapped in the
 /// model's chat template, with special tokens as transformers adds them.
-pub fn prompt_ids(tokenizer: &Tokenizer, text: &str, chat: bool, raw: bool, max_positions: usize) -> crate::Result<Vec<u32>> {
+pub fn prompt_ids(
+    tokenizer: &Tokenizer,
+    text: &str,
+    chat: bool,
+    raw: bool,
+    max_positions: usize,
+) -> crate::Result<Vec<u32>> {
     use crate::Error;
     if text.trim().is_empty() {
         return Err(Error::Prompt("the prompt is empty".into()));

@@ -161,7 +161,19 @@ fn hub_id_resolves_from_cache_offline() {
     for id in ["org/tiny".to_string(), format!("org/tiny@{commit}")] {
         let out = home.path().join("t.safetensors");
         let (code, _, err) = attnviz(
-            &["capture", "--model", &id, "--prompt", &reference.meta["prompt"], "--max-new-tokens", "8", "--greedy", "--ignore-eos", "--out", out.to_str().unwrap()],
+            &[
+                "capture",
+                "--model",
+                &id,
+                "--prompt",
+                &reference.meta["prompt"],
+                "--max-new-tokens",
+                "8",
+                "--greedy",
+                "--ignore-eos",
+                "--out",
+                out.to_str().unwrap(),
+            ],
             &env,
         );
         assert_eq!(code, 0, "{id}: {err}");

@@ -16,8 +16,17 @@ fn check_case(case: &str) {
         let out = tmp.path().join(format!("{case}_{k}.safetensors"));
         let (code, _, err) = attnviz(
             &[
-                "capture", "--model", dir.to_str().unwrap(), "--prompt", &prompt, "--max-new-tokens", &n.to_string(),
-                "--greedy", "--ignore-eos", "--out", out.to_str().unwrap(),
+                "capture",
+                "--model",
+                dir.to_str().unwrap(),
+                "--prompt",
+                &prompt,
+                "--max-new-tokens",
+                &n.to_string(),
+                "--greedy",
+                "--ignore-eos",
+                "--out",
+                out.to_str().unwrap(),
             ],
             &[],
         );

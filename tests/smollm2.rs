@@ -28,8 +28,17 @@ fn eiffel_tower_is_in_paris_and_matches_transformers() {
     let model = smollm2();
     let (code, _, err) = attnviz(
         &[
-            "capture", "--model", model.to_str().unwrap(), "--prompt", &reference.meta["prompt"],
-            "--max-new-tokens", "4", "--greedy", "--ignore-eos", "--out", out.to_str().unwrap(),
+            "capture",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            &reference.meta["prompt"],
+            "--max-new-tokens",
+            "4",
+            "--greedy",
+            "--ignore-eos",
+            "--out",
+            out.to_str().unwrap(),
         ],
         &[],
     );
@@ -66,7 +75,19 @@ fn capture_layers_flag_limits_written_maps() {
     let out = tmp.path().join("few.safetensors");
     let model = smollm2();
     let (code, _, err) = attnviz(
-        &["capture", "--model", model.to_str().unwrap(), "--prompt", "Hello", "--max-new-tokens", "3", "--layers", "0,29", "--out", out.to_str().unwrap()],
+        &[
+            "capture",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "Hello",
+            "--max-new-tokens",
+            "3",
+            "--layers",
+            "0,29",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(code, 0, "{err}");

@@ -34,14 +34,21 @@ struct Run {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.prompt_tokens > 0 && a.new_tokens > 0 && a.repeats > 0, "--prompt-tokens, --new-tokens and --repeats must be positive");
+    anyhow::ensure!(
+        a.prompt_tokens > 0 && a.new_tokens > 0 && a.repeats > 0,
+        "--prompt-tokens, --new-tokens and --repeats must be positive"
+    );
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
     let cfg = loaded.decoder.config().clone();
     let base = loaded.tokenizer.encode(TEXT, false)?;
     anyhow::ensure!(!base.is_empty(), "the tokenizer produced no tokens for the benchmark text");
     let prompt: Vec<u32> = base.iter().copied().cycle().take(a.prompt_tokens).collect();
-    anyhow::ensure!(a.prompt_tokens + a.new_tokens <= cfg.max_positions, "the run would exceed the model's context of {}", cfg.max_positions);
+    anyhow::ensure!(
+        a.prompt_tokens + a.new_tokens <= cfg.max_positions,
+        "the run would exceed the model's context of {}",
+        cfg.max_positions
+    );
     let tokenizer = Arc::new(loaded.tokenizer);
     let mut model = Some(loaded.decoder);
     let mut off = vec![];
@@ -64,15 +71,21 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let decode: f64 = times.iter().skip(1).sum();
         let r = Run { prefill_ms: times[0], decode_tps: (times.len() - 1) as f64 / decode * 1e3 };
         if i > 0 {
-            if capture { on.push(r) } else { off.push(r) }
+            if capture {
+                on.push(r)
+            } else {
+                off.push(r)
+            }
         }
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (mut p_off, mut p_on): (Vec<f64>, Vec<f64>) = (off.iter().map(|r| r.prefill_ms).collect(), on.iter().map(|r| r.prefill_ms).collect());
-    let (mut d_off, mut d_on): (Vec<f64>, Vec<f64>) = (off.iter().map(|r| r.decode_tps).collect(), on.iter().map(|r| r.decode_tps).collect());
+    let (mut p_off, mut p_on): (Vec<f64>, Vec<f64>) =
+        (off.iter().map(|r| r.prefill_ms).collect(), on.iter().map(|r| r.prefill_ms).collect());
+    let (mut d_off, mut d_on): (Vec<f64>, Vec<f64>) =
+        (off.iter().map(|r| r.decode_tps).collect(), on.iter().map(|r| r.decode_tps).collect());
     let (d_off, d_on) = (med(&mut d_off), med(&mut d_on));
     println!(
         "model {} ({}, {} layers, {} heads / {} KV heads), {} threads, f32 on {}",
@@ -84,7 +97,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         candle_core::utils::get_num_threads(),
         a.device
     );
-    println!("prefill {} tokens: capture off {:.0} ms, capture on {:.0} ms", a.prompt_tokens, med(&mut p_off), med(&mut p_on));
+    println!(
+        "prefill {} tokens: capture off {:.0} ms, capture on {:.0} ms",
+        a.prompt_tokens,
+        med(&mut p_off),
+        med(&mut p_on)
+    );
     println!(
         "decode {} tokens: capture off {:.1} tokens/s, capture on {:.1} tokens/s (capture costs {:.1}% of decode time)",
         a.new_tokens,

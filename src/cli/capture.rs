@@ -33,7 +33,12 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         anyhow::ensure!(dir.is_dir(), "{}: no such folder for --out", dir.display());
     }
     let tokenizer = Arc::new(loaded.tokenizer);
-    let opts = Options { max_new_tokens: g.max_new_tokens.max(1), sampling: sampling.clone(), ignore_eos: g.ignore_eos, capture: true };
+    let opts = Options {
+        max_new_tokens: g.max_new_tokens.max(1),
+        sampling: sampling.clone(),
+        ignore_eos: g.ignore_eos,
+        capture: true,
+    };
     let mut trace = Trace::new(&cfg, &prompt);
     let run = Session::start(loaded.decoder, tokenizer.clone(), prompt, opts);
     let (reason, _) = run.follow(|step| trace.push(&step))?;
@@ -52,7 +57,8 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         }),
     );
     meta.insert("stop_reason".into(), json!(format!("{reason:?}")));
-    attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), meta).with_context(|| format!("writing {}", a.out.display()))?;
+    attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), meta)
+        .with_context(|| format!("writing {}", a.out.display()))?;
     let decode: f64 = trace.forward_ms.iter().skip(1).sum();
     let steps = trace.forward_ms.len().saturating_sub(1);
     eprintln!(

@@ -77,10 +77,8 @@ impl Config {
     }
 
     pub fn from_json(j: &Value) -> Result<Self> {
-        let model_type = j
-            .get("model_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::config("model_type", "missing"))?;
+        let model_type =
+            j.get("model_type").and_then(Value::as_str).ok_or_else(|| Error::config("model_type", "missing"))?;
         match model_type {
             "llama" => from_llama_like(j, Arch::Llama),
             "mistral" => from_llama_like(j, Arch::Mistral),
@@ -154,19 +152,14 @@ fn opt_usize(j: &Value, key: &str) -> Result<Option<usize>> {
 fn opt_f64(j: &Value, key: &str) -> Result<Option<f64>> {
     match j.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
+        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
     }
 }
 
 fn opt_bool(j: &Value, key: &str, default: bool) -> Result<bool> {
     match j.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| Error::config(key, format!("expected true or false, got {v}"))),
+        Some(v) => v.as_bool().ok_or_else(|| Error::config(key, format!("expected true or false, got {v}"))),
     }
 }
 
@@ -178,10 +171,7 @@ fn token_ids(j: &Value, key: &str) -> Result<Vec<u32>> {
             .iter()
             .map(|v| v.as_u64().map(|n| n as u32).ok_or_else(|| Error::config(key, format!("bad id {v}"))))
             .collect(),
-        Some(v) => v
-            .as_u64()
-            .map(|n| vec![n as u32])
-            .ok_or_else(|| Error::config(key, format!("bad id {v}"))),
+        Some(v) => v.as_u64().map(|n| vec![n as u32]).ok_or_else(|| Error::config(key, format!("bad id {v}"))),
     }
 }
 
@@ -199,18 +189,12 @@ fn rope(j: &Value) -> Result<(f32, Option<Llama3Scaling>)> {
     let Some(s) = params.or(scaling) else {
         return Ok((theta as f32, None));
     };
-    let kind = s
-        .get("rope_type")
-        .or_else(|| s.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
     match kind {
         "default" => Ok((theta as f32, None)),
         "llama3" => {
             let f = |k: &str| -> Result<f32> {
-                opt_f64(s, k)?
-                    .map(|v| v as f32)
-                    .ok_or_else(|| Error::config(format!("rope_scaling.{k}"), "missing"))
+                opt_f64(s, k)?.map(|v| v as f32).ok_or_else(|| Error::config(format!("rope_scaling.{k}"), "missing"))
             };
             let orig = match opt_usize(s, "original_max_position_embeddings")? {
                 Some(v) => v,
@@ -240,18 +224,15 @@ fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
     };
     if let Some(types) = j.get("layer_types").and_then(Value::as_array) {
         if types.len() != layers {
-            return Err(Error::config(
-                "layer_types",
-                format!("has {} entries for {layers} layers", types.len()),
-            ));
+            return Err(Error::config("layer_types", format!("has {} entries for {layers} layers", types.len())));
         }
         return types
             .iter()
             .map(|t| match t.as_str() {
                 Some("full_attention") => Ok(None),
-                Some("sliding_attention") => window
-                    .map(Some)
-                    .ok_or_else(|| Error::config("sliding_window", "layer_types asks for sliding attention but no window is set")),
+                Some("sliding_attention") => window.map(Some).ok_or_else(|| {
+                    Error::config("sliding_window", "layer_types asks for sliding attention but no window is set")
+                }),
                 _ => Err(Error::config("layer_types", format!("unknown layer type {t}"))),
             })
             .collect();
@@ -310,11 +291,7 @@ fn from_gpt2(j: &Value) -> Result<Config> {
         return Err(Error::config("n_head", "must be positive"));
     }
     let num_layers = get_usize(j, "n_layer")?;
-    let act = j
-        .get("activation_function")
-        .and_then(Value::as_str)
-        .unwrap_or("gelu_new")
-        .to_string();
+    let act = j.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new").to_string();
     if !matches!(act.as_str(), "gelu_new" | "gelu_pytorch_tanh" | "gelu") {
         return Err(Error::config("activation_function", format!("{act:?} is not supported")));
     }

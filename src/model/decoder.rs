@@ -238,9 +238,7 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
     let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, hid])? {
         Some(t) if !cfg.tie_embeddings => t,
         None if !cfg.tie_embeddings => {
-            return Err(Error::Weights(
-                "tensor lm_head.weight is missing and tie_word_embeddings is false".into(),
-            ))
+            return Err(Error::Weights("tensor lm_head.weight is missing and tie_word_embeddings is false".into()))
         }
         _ => embed.clone(),
     };

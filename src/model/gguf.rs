@@ -41,9 +41,7 @@ impl Gguf {
 
     fn count(&self, path: &Path, key: &str) -> Result<usize> {
         let full = format!("{}.{key}", self.arch);
-        self.num(&full)
-            .map(|v| v as usize)
-            .ok_or_else(|| Error::bad_file(path, format!("GGUF metadata has no {full}")))
+        self.num(&full).map(|v| v as usize).ok_or_else(|| Error::bad_file(path, format!("GGUF metadata has no {full}")))
     }
 
     /// The typed config this file describes.
@@ -95,7 +93,14 @@ impl Gguf {
     }
 
     /// Dequantize every tensor under its Hugging Face name.
-    pub fn weights(&self, file: &mut File, path: &Path, cfg: &Config, device: &Device, dtype: DType) -> Result<Weights> {
+    pub fn weights(
+        &self,
+        file: &mut File,
+        path: &Path,
+        cfg: &Config,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Weights> {
         let mut map = HashMap::new();
         let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
         names.sort();

@@ -77,9 +77,7 @@ impl KvCache {
             self.base += from;
             self.filled = held;
         }
-        let (Some(kb), Some(vb)) = (&self.k, &self.v) else {
-            unreachable!("buffers exist after regrow")
-        };
+        let (Some(kb), Some(vb)) = (&self.k, &self.v) else { unreachable!("buffers exist after regrow") };
         kb.slice_set(&k.contiguous()?, 1, self.filled)?;
         vb.slice_set(&v.contiguous()?, 1, self.filled)?;
         let from = self.filled - held;

@@ -40,10 +40,7 @@ impl Rope {
 }
 
 fn inv_freq(dim: usize, theta: f32, llama3: Option<&Llama3Scaling>) -> Vec<f32> {
-    let base: Vec<f32> = (0..dim)
-        .step_by(2)
-        .map(|i| 1.0 / theta.powf(i as f32 / dim as f32))
-        .collect();
+    let base: Vec<f32> = (0..dim).step_by(2).map(|i| 1.0 / theta.powf(i as f32 / dim as f32)).collect();
     match llama3 {
         None => base,
         Some(s) => base.into_iter().map(|f| llama3_scale(f, s)).collect(),

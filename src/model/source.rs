@@ -101,10 +101,8 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::bad_file(index, format!("not valid JSON ({e})")))?;
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::bad_file(index, "no weight_map"))?;
+    let map =
+        json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::bad_file(index, "no weight_map"))?;
     let mut names: Vec<&str> = map.values().filter_map(|v| v.as_str()).collect();
     names.sort();
     names.dedup();
@@ -155,10 +153,7 @@ fn cached_files(cache: &Cache, id: &str, revision: &str) -> Option<ModelFiles> {
 
 fn download(cache: Cache, id: &str, revision: &str) -> Result<ModelFiles> {
     let err = |e: hf_hub::api::sync::ApiError| Error::Hub(format!("{id}@{revision}: {e}"));
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
-        .with_progress(true)
-        .build()
-        .map_err(err)?;
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache).with_progress(true).build().map_err(err)?;
     let repo = api.repo(Repo::with_revision(id.into(), RepoType::Model, revision.into()));
     let config = repo.get("config.json").map_err(err)?;
     let tokenizer = repo.get("tokenizer.json").map_err(err)?;

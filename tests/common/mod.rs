@@ -23,7 +23,8 @@ impl StFile {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
-        let mut out = StFile { f32s: HashMap::new(), i64s: HashMap::new(), meta: header.metadata().clone().unwrap_or_default() };
+        let mut out =
+            StFile { f32s: HashMap::new(), i64s: HashMap::new(), meta: header.metadata().clone().unwrap_or_default() };
         for (name, view) in st.tensors() {
             let shape = view.shape().to_vec();
             let data = view.data();
