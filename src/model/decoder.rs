@@ -60,6 +60,7 @@ pub struct Decoder {
     lm_head: Tensor, // (vocab, hidden)
     caches: Vec<KvCache>,
     fed: usize,
+    prefill_chunk: usize,
     device: Device,
 }
 
@@ -93,12 +94,19 @@ impl Decoder {
         self.caches.iter().map(KvCache::bytes).sum()
     }
 
+    /// Prompt positions per prefill pass (at least 1).
+    pub fn set_prefill_chunk(&mut self, n: usize) {
+        self.prefill_chunk = n.max(1);
+    }
+
     pub fn reset(&mut self) {
         self.caches.iter_mut().for_each(KvCache::reset);
         self.fed = 0;
     }
 
     /// Feed `ids` at the next positions; return the last position's logits.
+    /// Long prompts go through in chunks: causal attention over the cache
+    /// gives the same result, and memory stays O(chunk × positions).
     pub fn forward(&mut self, ids: &[u32], capture: bool) -> Result<Forward> {
         let t = ids.len();
         if t == 0 {
@@ -114,6 +122,30 @@ impl Decoder {
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
             return Err(Error::Prompt(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
         }
+        let mut layers: Vec<LayerCapture> = vec![];
+        let mut last = None;
+        for chunk in ids.chunks(self.prefill_chunk) {
+            let (x, caps) = self.forward_chunk(chunk, capture)?;
+            if layers.is_empty() {
+                layers = caps;
+            } else {
+                for (all, c) in layers.iter_mut().zip(caps) {
+                    all.q.extend_from_slice(&c.q);
+                    all.k.extend_from_slice(&c.k);
+                }
+            }
+            last = Some(x);
+        }
+        let Some(x) = last else { unreachable!("ids is not empty") };
+        let last = self.norm.forward(&x.narrow(0, x.dim(0)? - 1, 1)?)?;
+        let logits = last.matmul(&self.lm_head.t()?)?.squeeze(0)?;
+        let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        Ok(Forward { logits, layers })
+    }
+
+    /// Run the blocks over one chunk; returns the final hidden states (t, hidden).
+    fn forward_chunk(&mut self, ids: &[u32], capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
+        let t = ids.len();
         let ids_t = Tensor::new(ids, &self.device)?;
         let mut x = self.embed.index_select(&ids_t, 0)?; // (t, hidden)
         if let Some(pos) = &self.positions {
@@ -127,13 +159,13 @@ impl Decoder {
             x = (&x + block.mlp.forward(&block.norm2.forward(&x)?)?)?;
             layers.extend(cap);
         }
-        let last = self.norm.forward(&x.narrow(0, t - 1, 1)?)?;
-        let logits = last.matmul(&self.lm_head.t()?)?.squeeze(0)?;
         self.fed += t;
-        let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
-        Ok(Forward { logits, layers })
+        Ok((x, layers))
     }
 }
+
+/// Prompt positions per prefill pass; bounds the (chunk × positions) score matrices.
+const PREFILL_CHUNK: usize = 512;
 
 impl Attention {
     /// x: (t, hidden) at absolute positions `pos..pos + t` → (t, hidden).
@@ -252,6 +284,7 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
         blocks,
         lm_head,
         fed: 0,
+        prefill_chunk: PREFILL_CHUNK,
         device: w.device().clone(),
         cfg,
     })
@@ -307,6 +340,7 @@ fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
         positions: Some(positions),
         blocks,
         fed: 0,
+        prefill_chunk: PREFILL_CHUNK,
         device: w.device().clone(),
         cfg,
     })
