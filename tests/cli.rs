@@ -180,3 +180,46 @@ fn hub_id_resolves_from_cache_offline() {
         assert_eq!(StFile::read(&out).i64("tokens"), reference.i64("tokens"), "{id}");
     }
 }
+
+fn capture_tokens(args: &[&str]) -> Vec<i64> {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t.safetensors");
+    let mut all = vec!["capture"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let (code, _, err) = attnviz(&all, &[]);
+    assert_eq!(code, 0, "{err}");
+    StFile::read(&out).i64("tokens").1.clone()
+}
+
+#[test]
+fn chat_wraps_the_prompt_like_transformers() {
+    let dir = fixtures().join("llama_gqa");
+    let reference = StFile::read(&dir.join("ref_chat.safetensors"));
+    let want = &reference.i64("tokens").1;
+    let got = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", &reference.meta["prompt"], "--chat", "--max-new-tokens", "1"]);
+    assert_eq!(&got[..want.len()], &want[..]);
+}
+
+#[test]
+fn raw_skips_the_bos() {
+    let dir = fixtures().join("llama_mha");
+    let with = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", "The sea", "--max-new-tokens", "1"]);
+    let raw = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", "The sea", "--raw", "--max-new-tokens", "1"]);
+    assert_eq!(with[0], 1); // <s>
+    assert_eq!(&with[1..with.len() - 1], &raw[..raw.len() - 1]);
+}
+
+#[test]
+fn sampling_repeats_with_the_same_seed() {
+    let dir = fixtures().join("gpt2");
+    let run = |seed: &str| {
+        capture_tokens(&[
+            "--model", dir.to_str().unwrap(), "--prompt", "The robot", "--temperature", "1.5", "--top-p", "0.95",
+            "--seed", seed, "--ignore-eos", "--max-new-tokens", "12",
+        ])
+    };
+    let (a, b, c) = (run("1"), run("1"), run("2"));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}

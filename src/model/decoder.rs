@@ -209,7 +209,7 @@ impl Attention {
             None => scores,
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&values.contiguous()?)?; // (kvh, g·t, d)
+        let out = probs.matmul(&values)?; // (kvh, g·t, d)
         let out = out.reshape((h, t, d))?.transpose(0, 1)?.reshape((t, h * d))?;
         Ok((self.o.forward(&out)?, cap))
     }
