@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decoder;
+pub mod gemv;
 pub mod gguf;
 pub mod kv_cache;
 pub mod layers;

@@ -7,11 +7,11 @@
 
 use super::config::{Arch, Config};
 use super::kv_cache::KvCache;
-use super::layers::{Linear, Mlp, Norm};
+use super::layers::{Embedding, Linear, Mlp, Norm};
 use super::rope::Rope;
 use super::weights::Weights;
 use crate::error::{Error, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 /// What one forward pass leaves behind.
 pub struct Forward {
@@ -52,16 +52,17 @@ struct Block {
 
 pub struct Decoder {
     cfg: Config,
-    embed: Tensor,             // (vocab, hidden)
+    embed: Embedding,          // (vocab, hidden)
     positions: Option<Tensor>, // (max_positions, hidden), gpt2 only
     rope: Option<Rope>,
     blocks: Vec<Block>,
     norm: Norm,
-    lm_head: Tensor, // (vocab, hidden)
+    lm_head: Linear, // (vocab, hidden)
     caches: Vec<KvCache>,
     fed: usize,
     prefill_chunk: usize,
     device: Device,
+    dtype: DType,
 }
 
 impl Decoder {
@@ -138,7 +139,7 @@ impl Decoder {
         }
         let Some(x) = last else { unreachable!("ids is not empty") };
         let last = self.norm.forward(&x.narrow(0, x.dim(0)? - 1, 1)?)?;
-        let logits = last.matmul(&self.lm_head.t()?)?.squeeze(0)?;
+        let logits = self.lm_head.forward(&last)?.squeeze(0)?;
         let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
         Ok(Forward { logits, layers })
     }
@@ -146,8 +147,7 @@ impl Decoder {
     /// Run the blocks over one chunk; returns the final hidden states (t, hidden).
     fn forward_chunk(&mut self, ids: &[u32], capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
         let t = ids.len();
-        let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = self.embed.index_select(&ids_t, 0)?; // (t, hidden)
+        let mut x = self.embed.forward(ids, &self.device, self.dtype)?; // (t, hidden)
         if let Some(pos) = &self.positions {
             x = (x + pos.narrow(0, self.fed, t)?)?;
         }
@@ -239,7 +239,7 @@ fn caches(cfg: &Config) -> Vec<KvCache> {
 
 fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
     let (hid, h, kvh, d) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, hid])?;
+    let embed = Embedding::load(w, "model.embed_tokens.weight", cfg.vocab_size, hid)?;
     let mut blocks = Vec::with_capacity(cfg.num_layers);
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
@@ -267,12 +267,12 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
             },
         });
     }
-    let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, hid])? {
-        Some(t) if !cfg.tie_embeddings => t,
-        None if !cfg.tie_embeddings => {
+    let lm_head = match (cfg.tie_embeddings, w.contains("lm_head.weight")) {
+        (false, true) => Linear::load(w, "lm_head", cfg.vocab_size, hid, false)?,
+        (false, false) => {
             return Err(Error::Weights("tensor lm_head.weight is missing and tie_word_embeddings is false".into()))
         }
-        _ => embed.clone(),
+        (true, _) => embed.as_linear()?,
     };
     let theta = cfg.rope_theta.unwrap_or(10_000.0);
     Ok(Decoder {
@@ -286,6 +286,7 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
         fed: 0,
         prefill_chunk: PREFILL_CHUNK,
         device: w.device().clone(),
+        dtype: w.dtype(),
         cfg,
     })
 }
@@ -301,14 +302,14 @@ fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
     let hid = cfg.hidden_size;
     // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer.".
     let pre = if w.contains("transformer.wte.weight") { "transformer." } else { "" };
-    let embed = w.get(&format!("{pre}wte.weight"), &[cfg.vocab_size, hid])?;
+    let embed = Embedding::load(w, &format!("{pre}wte.weight"), cfg.vocab_size, hid)?;
     let positions = w.get(&format!("{pre}wpe.weight"), &[cfg.max_positions, hid])?;
     let mut blocks = Vec::with_capacity(cfg.num_layers);
     for i in 0..cfg.num_layers {
         let p = format!("{pre}h.{i}");
         let (qkv_w, qkv_b) = conv1d(w, &format!("{p}.attn.c_attn"), hid, 3 * hid)?;
         let part = |t: &Tensor, j: usize| t.narrow(0, j * hid, hid)?.contiguous();
-        let qkv = |j| -> Result<Linear> { Ok(Linear::new(part(&qkv_w, j)?, Some(part(&qkv_b, j)?))) };
+        let qkv = |j| -> Result<Linear> { Linear::new(part(&qkv_w, j)?, Some(part(&qkv_b, j)?)) };
         let (o_w, o_b) = conv1d(w, &format!("{p}.attn.c_proj"), hid, hid)?;
         let (fc_w, fc_b) = conv1d(w, &format!("{p}.mlp.c_fc"), hid, cfg.intermediate_size)?;
         let (pr_w, pr_b) = conv1d(w, &format!("{p}.mlp.c_proj"), cfg.intermediate_size, hid)?;
@@ -320,7 +321,7 @@ fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
                 q: qkv(0)?,
                 k: qkv(1)?,
                 v: qkv(2)?,
-                o: Linear::new(o_w, Some(o_b)),
+                o: Linear::new(o_w, Some(o_b))?,
                 heads: cfg.num_heads,
                 kv_heads: cfg.num_heads,
                 head_dim: d,
@@ -328,20 +329,21 @@ fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
                 window: None,
             },
             norm2: Norm::layer(w, &format!("{p}.ln_2"), hid, cfg.norm_eps)?,
-            mlp: Mlp::Gelu { fc: Linear::new(fc_w, Some(fc_b)), proj: Linear::new(pr_w, Some(pr_b)) },
+            mlp: Mlp::Gelu { fc: Linear::new(fc_w, Some(fc_b))?, proj: Linear::new(pr_w, Some(pr_b))? },
         });
     }
     Ok(Decoder {
         rope: None,
         norm: Norm::layer(w, &format!("{pre}ln_f"), hid, cfg.norm_eps)?,
         caches: caches(&cfg),
-        lm_head: embed.clone(),
+        lm_head: embed.as_linear()?,
         embed,
         positions: Some(positions),
         blocks,
         fed: 0,
         prefill_chunk: PREFILL_CHUNK,
         device: w.device().clone(),
+        dtype: w.dtype(),
         cfg,
     })
 }

@@ -5,6 +5,7 @@
 //! in transformers' layout.
 
 use super::config::{Arch, Config};
+use super::gemv::GemvWeights;
 use super::weights::{one_line, Weights};
 use crate::error::{Error, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -92,37 +93,40 @@ impl Gguf {
         Ok(cfg)
     }
 
-    /// Dequantize every tensor under its Hugging Face name.
-    pub fn weights(
-        &self,
-        file: &mut File,
-        path: &Path,
-        cfg: &Config,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<Weights> {
+    /// Every tensor under its Hugging Face name: matrices the CPU kernels can
+    /// stream stay in their ggml blocks, the rest is dequantized to f32.
+    pub fn weights(&self, file: &mut File, path: &Path, cfg: &Config, device: &Device, dtype: DType) -> Result<Weights> {
         let mut map = HashMap::new();
+        let mut rows = HashMap::new();
         let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
         names.sort();
+        let bad = |name: &str, e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
         for name in names {
             let Some(hf) = hf_name(name) else { continue };
-            let q = self
-                .content
-                .tensor(file, name, &Device::Cpu)
-                .map_err(|e| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e))))?;
-            let mut t = q
-                .dequantize(&Device::Cpu)
-                .map_err(|e| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e))))?;
-            if cfg.arch == Arch::Llama {
-                if name.ends_with("attn_q.weight") {
-                    t = unpermute(&t, cfg.num_heads)?;
-                } else if name.ends_with("attn_k.weight") {
-                    t = unpermute(&t, cfg.num_kv_heads)?;
+            let q = self.content.tensor(file, name, &Device::Cpu).map_err(|e| bad(name, e))?;
+            // llama.cpp permuted q/k rows for its interleaved RoPE.
+            let heads = match (cfg.arch, name.ends_with("attn_q.weight"), name.ends_with("attn_k.weight")) {
+                (Arch::Llama, true, _) => Some(cfg.num_heads),
+                (Arch::Llama, _, true) => Some(cfg.num_kv_heads),
+                _ => None,
+            };
+            if let &[r, c] = q.shape().dims() {
+                let bytes = q.data().map_err(|e| bad(name, e))?;
+                if let Some(mut g) = GemvWeights::from_ggml(q.dtype(), r, c, &bytes) {
+                    if let Some(h) = heads {
+                        g.permute_rows(&unpermute_order(r, h)?);
+                    }
+                    rows.insert(hf, g);
+                    continue;
                 }
+            }
+            let mut t = q.dequantize(&Device::Cpu).map_err(|e| bad(name, e))?;
+            if let Some(h) = heads {
+                t = unpermute(&t, h)?;
             }
             map.insert(hf, t);
         }
-        Ok(Weights::from_map(map, path, device, dtype))
+        Ok(Weights::from_parts(map, rows, path, device, dtype))
     }
 }
 
@@ -171,6 +175,22 @@ fn hf_name(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{kind}"))
 }
 
+/// Row order that undoes llama.cpp's `permute`: HF row (h, j, i) of layout
+/// (heads, 2, d/2) was stored at (h, i, j) of layout (heads, d/2, 2).
+fn unpermute_order(rows: usize, heads: usize) -> Result<Vec<usize>> {
+    if heads == 0 || rows % (2 * heads) != 0 {
+        return Err(Error::Weights(format!("q/k rows {rows} do not split into {heads} heads")));
+    }
+    let d = rows / heads;
+    let half = d / 2;
+    Ok((0..rows)
+        .map(|r| {
+            let (h, j, i) = (r / d, (r % d) / half, r % half);
+            h * d + 2 * i + j
+        })
+        .collect())
+}
+
 /// Undo llama.cpp's `permute`: rows (heads, 2, d/2) were stored as (heads, d/2, 2).
 fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
     let (out, inp) = w.dims2()?;
@@ -200,5 +220,6 @@ mod tests {
         let hf = unpermute(&stored, 1).unwrap();
         let v: Vec<f32> = hf.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(v, vec![0., 1., 2., 3.]);
+        assert_eq!(unpermute_order(4, 1).unwrap(), vec![0, 2, 1, 3]);
     }
 }

@@ -1,34 +1,110 @@
 //! The small building blocks of a decoder: linear maps, norms and MLPs,
 //! each loaded by its checkpoint name with its shape checked.
 
-use super::weights::Weights;
+use super::gemv::GemvWeights;
+use super::weights::{rows_of, Weights};
 use crate::error::Result;
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
+use std::sync::Arc;
 
 /// y = x Wᵀ + b, with W stored (out, in) as in PyTorch's `nn.Linear`.
+/// On the CPU the weight stays in rows for the streaming kernels (quantized
+/// when it came from GGUF); elsewhere it is an ordinary tensor.
 pub struct Linear {
-    w: Tensor,
+    w: Weight,
     b: Option<Tensor>,
+    b_vec: Option<Vec<f32>>,
+}
+
+enum Weight {
+    Tensor(Tensor),
+    Rows(Arc<GemvWeights>),
 }
 
 impl Linear {
     pub fn load(w: &Weights, name: &str, out: usize, inp: usize, bias: bool) -> Result<Self> {
-        let weight = w.get(&format!("{name}.weight"), &[out, inp])?;
+        let wname = format!("{name}.weight");
         let b = if bias { Some(w.get(&format!("{name}.bias"), &[out])?) } else { None };
-        Ok(Self { w: weight, b })
+        if w.device().is_cpu() {
+            Self::from_rows(w.rows(&wname, [out, inp])?, b)
+        } else {
+            Ok(Self { w: Weight::Tensor(w.get(&wname, &[out, inp])?), b, b_vec: None })
+        }
     }
 
-    pub fn new(w: Tensor, b: Option<Tensor>) -> Self {
-        Self { w, b }
+    /// From a (out, in) tensor, e.g. a slice of a fused projection.
+    pub fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
+        if w.device().is_cpu() {
+            Self::from_rows(Arc::new(rows_of(&w)?), b)
+        } else {
+            Ok(Self { w: Weight::Tensor(w), b, b_vec: None })
+        }
+    }
+
+    pub fn from_rows(rows: Arc<GemvWeights>, b: Option<Tensor>) -> Result<Self> {
+        let b_vec = b.as_ref().map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
+        Ok(Self { w: Weight::Rows(rows), b, b_vec })
     }
 
     /// x: (t, in) → (t, out)
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.w.t()?)?;
-        Ok(match &self.b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
+        match &self.w {
+            Weight::Tensor(w) => {
+                let y = x.matmul(&w.t()?)?;
+                Ok(match &self.b {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                })
+            }
+            Weight::Rows(w) => {
+                let t = x.dim(0)?;
+                let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut y = vec![0f32; t * w.rows()];
+                for (xi, yi) in xs.chunks(w.cols()).zip(y.chunks_mut(w.rows())) {
+                    w.gemv(xi, self.b_vec.as_deref(), yi);
+                }
+                Ok(Tensor::from_vec(y, (t, w.rows()), x.device())?.to_dtype(x.dtype())?)
+            }
+        }
+    }
+}
+
+/// Token embeddings: a lookup table (vocab, hidden). On the CPU it shares
+/// the (possibly quantized) rows with a tied output head.
+pub enum Embedding {
+    Tensor(Tensor),
+    Rows(Arc<GemvWeights>),
+}
+
+impl Embedding {
+    pub fn load(w: &Weights, name: &str, vocab: usize, hidden: usize) -> Result<Self> {
+        Ok(if w.device().is_cpu() {
+            Embedding::Rows(w.rows(name, [vocab, hidden])?)
+        } else {
+            Embedding::Tensor(w.get(name, &[vocab, hidden])?)
         })
+    }
+
+    /// ids → (t, hidden)
+    pub fn forward(&self, ids: &[u32], device: &Device, dtype: DType) -> Result<Tensor> {
+        match self {
+            Embedding::Tensor(e) => Ok(e.index_select(&Tensor::new(ids, device)?, 0)?),
+            Embedding::Rows(r) => {
+                let mut out = vec![0f32; ids.len() * r.cols()];
+                for (&id, row) in ids.iter().zip(out.chunks_mut(r.cols())) {
+                    r.row(id as usize, row);
+                }
+                Ok(Tensor::from_vec(out, (ids.len(), r.cols()), device)?.to_dtype(dtype)?)
+            }
+        }
+    }
+
+    /// The same table as an output head (tied embeddings).
+    pub fn as_linear(&self) -> Result<Linear> {
+        match self {
+            Embedding::Tensor(e) => Linear::new(e.clone(), None),
+            Embedding::Rows(r) => Linear::from_rows(r.clone(), None),
+        }
     }
 }
 
