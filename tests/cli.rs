@@ -197,7 +197,15 @@ fn chat_wraps_the_prompt_like_transformers() {
     let dir = fixtures().join("llama_gqa");
     let reference = StFile::read(&dir.join("ref_chat.safetensors"));
     let want = &reference.i64("tokens").1;
-    let got = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", &reference.meta["prompt"], "--chat", "--max-new-tokens", "1"]);
+    let got = capture_tokens(&[
+        "--model",
+        dir.to_str().unwrap(),
+        "--prompt",
+        &reference.meta["prompt"],
+        "--chat",
+        "--max-new-tokens",
+        "1",
+    ]);
     assert_eq!(&got[..want.len()], &want[..]);
 }
 
@@ -205,7 +213,8 @@ fn chat_wraps_the_prompt_like_transformers() {
 fn raw_skips_the_bos() {
     let dir = fixtures().join("llama_mha");
     let with = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", "The sea", "--max-new-tokens", "1"]);
-    let raw = capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", "The sea", "--raw", "--max-new-tokens", "1"]);
+    let raw =
+        capture_tokens(&["--model", dir.to_str().unwrap(), "--prompt", "The sea", "--raw", "--max-new-tokens", "1"]);
     assert_eq!(with[0], 1); // <s>
     assert_eq!(&with[1..with.len() - 1], &raw[..raw.len() - 1]);
 }
@@ -215,8 +224,19 @@ fn sampling_repeats_with_the_same_seed() {
     let dir = fixtures().join("gpt2");
     let run = |seed: &str| {
         capture_tokens(&[
-            "--model", dir.to_str().unwrap(), "--prompt", "The robot", "--temperature", "1.5", "--top-p", "0.95",
-            "--seed", seed, "--ignore-eos", "--max-new-tokens", "12",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "The robot",
+            "--temperature",
+            "1.5",
+            "--top-p",
+            "0.95",
+            "--seed",
+            seed,
+            "--ignore-eos",
+            "--max-new-tokens",
+            "12",
         ])
     };
     let (a, b, c) = (run("1"), run("1"), run("2"));

@@ -95,7 +95,14 @@ impl Gguf {
 
     /// Every tensor under its Hugging Face name: matrices the CPU kernels can
     /// stream stay in their ggml blocks, the rest is dequantized to f32.
-    pub fn weights(&self, file: &mut File, path: &Path, cfg: &Config, device: &Device, dtype: DType) -> Result<Weights> {
+    pub fn weights(
+        &self,
+        file: &mut File,
+        path: &Path,
+        cfg: &Config,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Weights> {
         let mut map = HashMap::new();
         let mut rows = HashMap::new();
         let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();

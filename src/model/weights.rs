@@ -102,10 +102,7 @@ impl Weights {
         if got == want {
             return Ok(());
         }
-        Err(Error::Weights(format!(
-            "{name} in {} has shape {got:?} but the config implies {want:?}",
-            file.display()
-        )))
+        Err(Error::Weights(format!("{name} in {} has shape {got:?} but the config implies {want:?}", file.display())))
     }
 
     fn fetch(&self, name: &str) -> Result<(Tensor, &Path)> {
