@@ -1,8 +1,9 @@
-//! Loading models: a `--model SRC` string becomes a ready `Decoder` and its
+//! Loading models: a `--model SRC` string becomes a ready `Model` and its
 //! `Tokenizer`, whatever the source (folder, Hub id, GGUF).
 
 pub mod config;
 pub mod decoder;
+pub mod engine;
 pub mod gemv;
 pub mod gguf;
 pub mod kv_cache;
@@ -16,13 +17,14 @@ use crate::error::{Error, Result};
 use candle_core::{DType, Device};
 use config::Config;
 use decoder::Decoder;
+pub use engine::{Capture, Forward, Model};
 use source::{ModelFiles, Source};
 use std::path::Path;
 use tokenizer::Tokenizer;
 
 /// A model ready to run.
 pub struct Loaded {
-    pub decoder: Decoder,
+    pub model: Model,
     pub tokenizer: Tokenizer,
     /// What the user named, for display and trace metadata.
     pub source: String,
@@ -49,31 +51,29 @@ pub fn device(name: &str) -> Result<Device> {
 }
 
 pub fn load(src: &str, device: &Device) -> Result<Loaded> {
-    let (decoder, tokenizer) = match Source::parse(src)? {
+    let (model, tokenizer) = match Source::parse(src)? {
         Source::Folder(dir) => load_files(&source::folder_files(&dir)?, device)?,
         Source::Hub { id, revision } => load_files(&source::hub_files(&id, &revision)?, device)?,
         Source::Gguf(path) => load_gguf(&path, device)?,
     };
-    Ok(Loaded { decoder, tokenizer, source: src.to_string() })
+    Ok(Loaded { model, tokenizer, source: src.to_string() })
 }
 
-fn load_files(files: &ModelFiles, device: &Device) -> Result<(Decoder, Tokenizer)> {
+fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)> {
     let mut cfg = Config::from_file(&files.config)?;
     let dir = files.config.parent().unwrap_or(Path::new("."));
     add_generation_eos(&mut cfg, &dir.join("generation_config.json"))?;
     let tokenizer = Tokenizer::from_files(&files.tokenizer, files.tokenizer_config.as_deref())?;
     let weights = weights::Weights::from_safetensors(&files.weights, device, DType::F32)?;
-    let decoder = Decoder::load(cfg, &weights)?;
-    Ok((decoder, tokenizer))
+    Ok((Model::Decoder(Decoder::load(cfg, &weights)?), tokenizer))
 }
 
-fn load_gguf(path: &Path, device: &Device) -> Result<(Decoder, Tokenizer)> {
+fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
     let (gguf, mut file) = gguf::Gguf::open(path)?;
     let cfg = gguf.config(path)?;
     let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
     let weights = gguf.weights(&mut file, path, &cfg, device, DType::F32)?;
-    let decoder = Decoder::load(cfg, &weights)?;
-    Ok((decoder, tokenizer))
+    Ok((Model::Decoder(Decoder::load(cfg, &weights)?), tokenizer))
 }
 
 /// `generate()` stops at the eos ids of generation_config.json too.

@@ -3,7 +3,7 @@
 //! channel. The consumer (the `capture` command, later the TUI) owns what it
 //! keeps — usually a `Trace` — so the worker never shares memory with it.
 
-use crate::model::decoder::{Decoder, LayerCapture};
+use crate::model::{Capture, Model};
 use crate::model::tokenizer::{TextStream, Tokenizer};
 use crate::sample::{Sampler, Sampling};
 use std::ops::Range;
@@ -39,8 +39,8 @@ pub struct Step {
     pub kv_bytes: usize,
     /// The logits that chose `token`, when capturing.
     pub logits: Option<Vec<f32>>,
-    /// Per-layer queries and keys of the fed positions, when capturing.
-    pub layers: Vec<LayerCapture>,
+    /// Per-layer queries and keys (or states) of the fed positions, when capturing.
+    pub capture: Capture,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +62,13 @@ pub enum Event {
 pub struct Session {
     events: Receiver<Event>,
     cancel: Arc<AtomicBool>,
-    worker: Option<JoinHandle<Decoder>>,
+    worker: Option<JoinHandle<Model>>,
 }
 
 impl Session {
-    /// Start generating from `prompt` (already tokenized). The decoder is
+    /// Start generating from `prompt` (already tokenized). The model is
     /// reset first and handed back by `finish`.
-    pub fn start(mut model: Decoder, tokenizer: Arc<Tokenizer>, prompt: Vec<u32>, opts: Options) -> Self {
+    pub fn start(mut model: Model, tokenizer: Arc<Tokenizer>, prompt: Vec<u32>, opts: Options) -> Self {
         let (tx, events) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = cancel.clone();
@@ -96,12 +96,12 @@ impl Session {
     }
 
     /// Wait for the worker and take the model back (None if it panicked).
-    pub fn finish(mut self) -> Option<Decoder> {
+    pub fn finish(mut self) -> Option<Model> {
         self.worker.take().and_then(|w| w.join().ok())
     }
 
     /// Handle every step until the run ends; give back why it stopped and the model.
-    pub fn follow(self, mut on_step: impl FnMut(Step)) -> crate::Result<(StopReason, Option<Decoder>)> {
+    pub fn follow(self, mut on_step: impl FnMut(Step)) -> crate::Result<(StopReason, Option<Model>)> {
         let mut reason = None;
         for event in self.events.iter() {
             match event {
@@ -126,14 +126,14 @@ impl Session {
 
 /// The generation loop itself; `emit` returns false when nobody listens.
 pub fn run(
-    model: &mut Decoder,
+    model: &mut Model,
     tokenizer: &Tokenizer,
     prompt: &[u32],
     opts: &Options,
     cancel: &AtomicBool,
     mut emit: impl FnMut(Step) -> bool,
 ) -> crate::Result<StopReason> {
-    let eos: Vec<u32> = model.config().eos_token_ids.clone();
+    let eos: Vec<u32> = model.eos_token_ids().to_vec();
     let mut sampler = Sampler::new(opts.sampling.clone());
     let mut text = TextStream::new();
     let mut feed: Vec<u32> = prompt.to_vec();
@@ -142,7 +142,7 @@ pub fn run(
             return Ok(StopReason::Cancelled);
         }
         let start = model.position();
-        if start + feed.len() > model.config().max_positions {
+        if start + feed.len() > model.max_positions() {
             return Ok(StopReason::ContextFull);
         }
         let t0 = Instant::now();
@@ -155,10 +155,10 @@ pub fn run(
             token,
             text: text.push(tokenizer, token)?,
             forward_ms,
-            kv_len: model.kv_lens(),
-            kv_bytes: model.kv_bytes(),
+            kv_len: model.cache_lens(),
+            kv_bytes: model.cache_bytes(),
             logits: opts.capture.then_some(out.logits),
-            layers: out.layers,
+            capture: out.capture,
         };
         if !emit(step) {
             return Ok(StopReason::Cancelled);

@@ -5,6 +5,7 @@
 //! exactly, with the same masks the model used.
 
 use crate::model::config::Config;
+use crate::model::Capture;
 use crate::session::Step;
 
 /// Geometry of one layer's attention, enough to recompute it.
@@ -87,9 +88,11 @@ impl Trace {
         self.kv_len.push(step.kv_len.clone());
         self.kv_bytes.push(step.kv_bytes);
         self.forward_ms.push(step.forward_ms);
-        for (data, cap) in self.layers.iter_mut().zip(&step.layers) {
-            data.q.extend_from_slice(&cap.q);
-            data.k.extend_from_slice(&cap.k);
+        if let Capture::Attention(layers) = &step.capture {
+            for (data, cap) in self.layers.iter_mut().zip(layers) {
+                data.q.extend_from_slice(&cap.q);
+                data.k.extend_from_slice(&cap.k);
+            }
         }
         self.positions = step.fed.end;
     }
@@ -182,11 +185,11 @@ mod tests {
             kv_len: vec![3],
             kv_bytes: 0,
             logits: None,
-            layers: vec![LayerCapture {
+            capture: Capture::Attention(vec![LayerCapture {
                 // head 0 asks for nothing (uniform); head 1 looks along axis 0
                 q: vec![0., 0., 1., 0., 0., 0., 1., 0., 0., 0., 1., 0.],
                 k: vec![0., 0., 1., 0., 2., 0.],
-            }],
+            }]),
         };
         t.push(&step);
         t

@@ -11,15 +11,16 @@ use std::sync::atomic::AtomicBool;
 fn run(case: &str, chunk: Option<usize>) -> Trace {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(case);
     let mut m = model::load(dir.to_str().unwrap(), &candle_core::Device::Cpu).unwrap();
+    let model::Model::Decoder(d) = &mut m.model;
     if let Some(c) = chunk {
-        m.decoder.set_prefill_chunk(c);
+        d.set_prefill_chunk(c);
     }
     let prompt = "The robot counted the boats. The sailors sang songs about the wind.";
-    let cfg = m.decoder.config().clone();
+    let cfg = d.config().clone();
     let ids = session::prompt_ids(&m.tokenizer, prompt, false, false, cfg.max_positions).unwrap();
     let opts = Options { max_new_tokens: 4, sampling: Sampling::Greedy, ignore_eos: true, capture: true };
     let mut trace = Trace::new(&cfg, &ids);
-    session::run(&mut m.decoder, &m.tokenizer, &ids, &opts, &AtomicBool::new(false), |s| {
+    session::run(&mut m.model, &m.tokenizer, &ids, &opts, &AtomicBool::new(false), |s| {
         trace.push(&s);
         true
     })

@@ -243,3 +243,19 @@ fn sampling_repeats_with_the_same_seed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+#[test]
+fn cuda_without_the_feature_is_a_clear_error() {
+    let dir = fixtures().join("gpt2");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("t.safetensors");
+    let (code, _, err) = attnviz(
+        &["capture", "--model", dir.to_str().unwrap(), "--prompt", "hi", "--device", "cuda", "--out", file.to_str().unwrap()],
+        &[],
+    );
+    if cfg!(feature = "cuda") {
+        return; // a CUDA build on a machine with a GPU may well succeed
+    }
+    assert_eq!(code, 1);
+    assert!(err.contains("--device cuda") && err.contains("--features cuda"), "{err}");
+}

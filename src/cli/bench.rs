@@ -40,7 +40,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     );
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
-    let cfg = loaded.decoder.config().clone();
+    let Some(cfg) = loaded.model.decoder_config().cloned() else {
+        anyhow::bail!("{}: bench supports transformer models only so far", a.model)
+    };
     let base = loaded.tokenizer.encode(TEXT, false)?;
     anyhow::ensure!(!base.is_empty(), "the tokenizer produced no tokens for the benchmark text");
     let prompt: Vec<u32> = base.iter().copied().cycle().take(a.prompt_tokens).collect();
@@ -50,7 +52,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         cfg.max_positions
     );
     let tokenizer = Arc::new(loaded.tokenizer);
-    let mut model = Some(loaded.decoder);
+    let mut model = Some(loaded.model);
     let mut off = vec![];
     let mut on = vec![];
     // One warm-up run, then alternate so both kinds share the machine's mood.

@@ -2,11 +2,11 @@
 
 use super::GenArgs;
 use anyhow::Context;
-use attnviz::model::{self, config::Config};
+use attnviz::model;
 use attnviz::session::{self, Options, Session, StopReason};
 use attnviz::trace::Trace;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,8 +27,10 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
     let sampling = g.sampling()?;
     let device = model::device(&g.device)?;
     let loaded = model::load(&g.model, &device)?;
-    let cfg = loaded.decoder.config().clone();
-    let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, cfg.max_positions)?;
+    let Some(cfg) = loaded.model.decoder_config().cloned() else {
+        anyhow::bail!("{}: capture supports transformer models only so far", g.model)
+    };
+    let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, loaded.model.max_positions())?;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         anyhow::ensure!(dir.is_dir(), "{}: no such folder for --out", dir.display());
     }
@@ -40,11 +42,12 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         capture: true,
     };
     let mut trace = Trace::new(&cfg, &prompt);
-    let run = Session::start(loaded.decoder, tokenizer.clone(), prompt, opts);
+    let summary = loaded.model.summary(&loaded.source);
+    let run = Session::start(loaded.model, tokenizer.clone(), prompt, opts);
     let (reason, _) = run.follow(|step| trace.push(&step))?;
 
     let mut meta = Map::new();
-    meta.insert("model".into(), model_summary(&cfg, &loaded.source));
+    meta.insert("model".into(), summary);
     meta.insert("prompt".into(), json!(g.prompt));
     let strings: Vec<String> = trace.tokens.iter().map(|&t| tokenizer.token_text(t)).collect();
     meta.insert("token_strings".into(), json!(strings));
@@ -57,6 +60,7 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         }),
     );
     meta.insert("stop_reason".into(), json!(format!("{reason:?}")));
+    meta.insert("forward_ms".into(), json!(trace.forward_ms));
     attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), meta)
         .with_context(|| format!("writing {}", a.out.display()))?;
     let decode: f64 = trace.forward_ms.iter().skip(1).sum();
@@ -72,22 +76,4 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         if reason == StopReason::Eos { " (stopped at end-of-sequence)" } else { "" },
     );
     Ok(())
-}
-
-/// What a reader of the trace needs to know about the model; GQA as data.
-pub fn model_summary(cfg: &Config, source: &str) -> Value {
-    json!({
-        "source": source,
-        "arch": cfg.arch.name(),
-        "layers": cfg.num_layers,
-        "heads": cfg.num_heads,
-        "kv_heads": cfg.num_kv_heads,
-        "head_dim": cfg.head_dim,
-        "hidden_size": cfg.hidden_size,
-        "vocab_size": cfg.vocab_size,
-        "max_positions": cfg.max_positions,
-        "windows": cfg.windows,
-        "kv_head_of": (0..cfg.num_heads).map(|h| cfg.kv_head_of(h)).collect::<Vec<_>>(),
-        "kv_bytes_per_position": cfg.kv_bytes_per_position() * cfg.num_layers,
-    })
 }

@@ -10,10 +10,9 @@ pub fn run(g: GenArgs) -> anyhow::Result<()> {
     let sampling = g.sampling()?;
     let device = model::device(&g.device)?;
     let loaded = model::load(&g.model, &device)?;
-    let cfg = loaded.decoder.config().clone();
-    let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, cfg.max_positions)?;
+    let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, loaded.model.max_positions())?;
     let opts = Options { max_new_tokens: g.max_new_tokens.max(1), sampling, ignore_eos: g.ignore_eos, capture: false };
-    let run = Session::start(loaded.decoder, Arc::new(loaded.tokenizer), prompt, opts);
+    let run = Session::start(loaded.model, Arc::new(loaded.tokenizer), prompt, opts);
     let mut out = std::io::stdout();
     let mut decode_ms = 0.0;
     let mut steps = 0;

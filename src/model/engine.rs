@@ -1,0 +1,120 @@
+//! One face for every model family, so sessions, traces and the CLI do not
+//! care whether attention or a state-space recurrence is inside.
+
+use super::config::Config;
+use super::decoder::{Decoder, LayerCapture};
+use crate::error::Result;
+use serde_json::{json, Value};
+
+pub enum Model {
+    Decoder(Decoder),
+}
+
+/// What one forward pass recorded, per layer, when capture is on.
+#[derive(Debug, Clone)]
+pub enum Capture {
+    None,
+    /// Post-RoPE queries and keys of the fed positions.
+    Attention(Vec<LayerCapture>),
+}
+
+pub struct Forward {
+    /// Logits of the last fed position, (vocab,).
+    pub logits: Vec<f32>,
+    pub capture: Capture,
+}
+
+impl Model {
+    pub fn forward(&mut self, ids: &[u32], capture: bool) -> Result<Forward> {
+        match self {
+            Model::Decoder(d) => {
+                let f = d.forward(ids, capture)?;
+                let capture = if capture { Capture::Attention(f.layers) } else { Capture::None };
+                Ok(Forward { logits: f.logits, capture })
+            }
+        }
+    }
+
+    /// Positions fed so far.
+    pub fn position(&self) -> usize {
+        match self {
+            Model::Decoder(d) => d.position(),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            Model::Decoder(d) => d.reset(),
+        }
+    }
+
+    /// Longest sequence the model accepts.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Model::Decoder(d) => d.config().max_positions,
+        }
+    }
+
+    pub fn eos_token_ids(&self) -> &[u32] {
+        match self {
+            Model::Decoder(d) => &d.config().eos_token_ids,
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Model::Decoder(d) => d.config().vocab_size,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        match self {
+            Model::Decoder(d) => d.config().num_layers,
+        }
+    }
+
+    /// Positions each layer's cache holds for future tokens.
+    pub fn cache_lens(&self) -> Vec<usize> {
+        match self {
+            Model::Decoder(d) => d.kv_lens(),
+        }
+    }
+
+    /// Bytes of cache (KV cache, or recurrent state) held now.
+    pub fn cache_bytes(&self) -> usize {
+        match self {
+            Model::Decoder(d) => d.kv_bytes(),
+        }
+    }
+
+    /// The transformer config, when this is a transformer.
+    pub fn decoder_config(&self) -> Option<&Config> {
+        match self {
+            Model::Decoder(d) => Some(d.config()),
+        }
+    }
+
+    /// What a reader of a trace needs to know about the model; GQA as data.
+    pub fn summary(&self, source: &str) -> Value {
+        match self {
+            Model::Decoder(d) => {
+                let cfg = d.config();
+                json!({
+                    "source": source,
+                    "family": "transformer",
+                    "arch": cfg.arch.name(),
+                    "layers": cfg.num_layers,
+                    "heads": cfg.num_heads,
+                    "kv_heads": cfg.num_kv_heads,
+                    "head_dim": cfg.head_dim,
+                    "hidden_size": cfg.hidden_size,
+                    "vocab_size": cfg.vocab_size,
+                    "max_positions": cfg.max_positions,
+                    "windows": cfg.windows,
+                    "kv_head_of": (0..cfg.num_heads).map(|h| cfg.kv_head_of(h)).collect::<Vec<_>>(),
+                    "kv_bytes_per_position": cfg.kv_bytes_per_position() * cfg.num_layers,
+                })
+            }
+        }
+    }
+}
