@@ -5,7 +5,10 @@
 //!
 //! With T prompt tokens, N generated and P = T + N − 1 positions fed:
 //! `tokens` I64 [T+N], `attn.L{l}` F32 [H, P, P], `logits` F32 [N, V],
-//! `kv_len` I64 [N, L], `kv_bytes` I64 [N].
+//! `kv_len` I64 [N, L], `kv_bytes` I64 [N]. For state-space models, instead
+//! of attention and `kv_len`: `ssm.L{l}` F32 [K, d_inner, d_state],
+//! `conv.L{l}` F32 [K, d_inner, d_conv] (K = N unless a long run thinned
+//! the history; `state_steps` I64 [K] names the steps), `dt.L{l}` F32 [P, d_inner].
 
 use crate::error::{Error, Result};
 use crate::trace::Trace;
@@ -19,6 +22,7 @@ pub const FORMAT_VERSION: u32 = 1;
 enum Data<'a> {
     I64(Vec<i64>),
     F32Rows(&'a [Vec<f32>]),
+    F32(&'a [f32]),
     Attention(usize),
 }
 
@@ -48,7 +52,7 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
     if let Some(bad) = chosen.iter().find(|&&x| x >= l) {
         return Err(Error::Usage(format!("--layers: layer {bad} does not exist (the model has {l})")));
     }
-    if !chosen.is_empty() && !trace.has_attention() {
+    if !chosen.is_empty() && !trace.has_attention() && trace.state.is_none() {
         return Err(Error::Usage("the trace holds no queries and keys (capture was off)".into()));
     }
     let vocab = trace.logits.first().map_or(0, Vec::len);
@@ -61,31 +65,50 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
         },
         Entry { name: "logits".into(), dtype: "F32", shape: vec![n, vocab], data: Data::F32Rows(&trace.logits) },
         Entry {
-            name: "kv_len".into(),
-            dtype: "I64",
-            shape: vec![n, l],
-            data: Data::I64(trace.kv_len.iter().flatten().map(|&x| x as i64).collect()),
-        },
-        Entry {
             name: "kv_bytes".into(),
             dtype: "I64",
             shape: vec![n],
             data: Data::I64(trace.kv_bytes.iter().map(|&x| x as i64).collect()),
         },
     ];
-    for &layer in &chosen {
-        let h = trace.geometry[layer].heads;
-        entries.push(Entry {
-            name: format!("attn.L{layer}"),
-            dtype: "F32",
-            shape: vec![h, p, p],
-            data: Data::Attention(layer),
-        });
+    match &trace.state {
+        None => {
+            entries.push(Entry {
+                name: "kv_len".into(),
+                dtype: "I64",
+                shape: vec![n, l],
+                data: Data::I64(trace.kv_len.iter().flatten().map(|&x| x as i64).collect()),
+            });
+            for &layer in &chosen {
+                let h = trace.geometry[layer].heads;
+                entries.push(Entry {
+                    name: format!("attn.L{layer}"),
+                    dtype: "F32",
+                    shape: vec![h, p, p],
+                    data: Data::Attention(layer),
+                });
+            }
+        }
+        Some(s) => {
+            let k = s.steps.len();
+            let steps = s.steps.iter().map(|&x| x as i64).collect();
+            entries.push(Entry { name: "state_steps".into(), dtype: "I64", shape: vec![k], data: Data::I64(steps) });
+            for &layer in &chosen {
+                for (name, shape, v) in [
+                    ("ssm", vec![k, s.d_inner, s.d_state], &s.ssm[layer]),
+                    ("conv", vec![k, s.d_inner, s.d_conv], &s.conv[layer]),
+                    ("dt", vec![p, s.d_inner], &s.dt[layer]),
+                ] {
+                    entries.push(Entry { name: format!("{name}.L{layer}"), dtype: "F32", shape, data: Data::F32(v) });
+                }
+            }
+        }
     }
     let mut meta = meta;
     meta.insert("format_version".into(), json!(FORMAT_VERSION));
     meta.insert("prompt_len".into(), json!(trace.prompt_len));
-    meta.insert("attention_layers".into(), json!(chosen));
+    let key = if trace.state.is_some() { "state_layers" } else { "attention_layers" };
+    meta.insert(key.into(), json!(chosen));
 
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -116,6 +139,7 @@ fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<
         match &e.data {
             Data::I64(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes()))?,
             Data::F32Rows(rows) => rows.iter().try_for_each(|r| write_f32(out, r))?,
+            Data::F32(v) => write_f32(out, v)?,
             Data::Attention(layer) => {
                 let p = trace.positions();
                 for head in 0..trace.geometry[*layer].heads {

@@ -8,6 +8,7 @@ pub mod gemv;
 pub mod gguf;
 pub mod kv_cache;
 pub mod layers;
+pub mod mamba;
 pub mod rope;
 pub mod source;
 pub mod tokenizer;
@@ -60,12 +61,26 @@ pub fn load(src: &str, device: &Device) -> Result<Loaded> {
 }
 
 fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)> {
-    let mut cfg = Config::from_file(&files.config)?;
+    let json = config::read_json(&files.config)?;
     let dir = files.config.parent().unwrap_or(Path::new("."));
-    add_generation_eos(&mut cfg, &dir.join("generation_config.json"))?;
+    let extra_eos = generation_eos(&dir.join("generation_config.json"))?;
+    // Parse the config before touching weights, so a wrong architecture is named first.
+    let family = if mamba::MambaConfig::is_mamba(&json) {
+        let mut cfg = mamba::MambaConfig::from_json(&json)?;
+        merge(&mut cfg.eos_token_ids, &extra_eos);
+        Err(cfg)
+    } else {
+        let mut cfg = Config::from_json(&json)?;
+        merge(&mut cfg.eos_token_ids, &extra_eos);
+        Ok(cfg)
+    };
     let tokenizer = Tokenizer::from_files(&files.tokenizer, files.tokenizer_config.as_deref())?;
     let weights = weights::Weights::from_safetensors(&files.weights, device, DType::F32)?;
-    Ok((Model::Decoder(Decoder::load(cfg, &weights)?), tokenizer))
+    let model = match family {
+        Ok(cfg) => Model::Decoder(Decoder::load(cfg, &weights)?),
+        Err(cfg) => Model::Mamba(mamba::Mamba::load(cfg, &weights)?),
+    };
+    Ok((model, tokenizer))
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
@@ -76,20 +91,22 @@ fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
     Ok((Model::Decoder(Decoder::load(cfg, &weights)?), tokenizer))
 }
 
-/// `generate()` stops at the eos ids of generation_config.json too.
-fn add_generation_eos(cfg: &mut Config, path: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))?;
-    let ids = match json.get("eos_token_id") {
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).collect(),
-        Some(v) => v.as_u64().into_iter().collect(),
-        None => vec![],
-    };
-    for id in ids {
-        if !cfg.eos_token_ids.contains(&(id as u32)) {
-            cfg.eos_token_ids.push(id as u32);
+fn merge(ids: &mut Vec<u32>, extra: &[u32]) {
+    for &id in extra {
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
-    Ok(())
+}
+
+/// `generate()` stops at the eos ids of generation_config.json too.
+fn generation_eos(path: &Path) -> Result<Vec<u32>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(vec![]) };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))?;
+    Ok(match json.get("eos_token_id") {
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
+        Some(v) => v.as_u64().map(|v| v as u32).into_iter().collect(),
+        None => vec![],
+    })
 }

@@ -2,10 +2,15 @@
 //! per-step logits, cache sizes and timings, and per layer the post-RoPE
 //! queries and keys of every position. Attention maps are not stored (they
 //! grow as layers × heads × N²); `attention` recomputes any head's rows
-//! exactly, with the same masks the model used.
+//! exactly, with the same masks the model used. State-space models keep
+//! their states instead (`state`).
+
+mod state;
+
+pub use state::StateTrace;
 
 use crate::model::config::Config;
-use crate::model::Capture;
+use crate::model::{Capture, Model};
 use crate::session::Step;
 
 /// Geometry of one layer's attention, enough to recompute it.
@@ -37,6 +42,8 @@ pub struct Trace {
     pub kv_bytes: Vec<usize>,
     /// Wall time of each forward pass, milliseconds.
     pub forward_ms: Vec<f64>,
+    /// SSM and convolution states, for state-space models.
+    pub state: Option<StateTrace>,
     layers: Vec<LayerData>,
     positions: usize,
 }
@@ -60,8 +67,28 @@ impl Trace {
             kv_len: vec![],
             kv_bytes: vec![],
             forward_ms: vec![],
+            state: None,
             layers: vec![LayerData::default(); cfg.num_layers],
             positions: 0,
+        }
+    }
+
+    /// An empty trace shaped for `model`.
+    pub fn for_model(model: &Model, prompt: &[u32]) -> Self {
+        match model {
+            Model::Decoder(d) => Self::new(d.config(), prompt),
+            Model::Mamba(m) => Self {
+                geometry: vec![],
+                tokens: prompt.to_vec(),
+                prompt_len: prompt.len(),
+                logits: vec![],
+                kv_len: vec![],
+                kv_bytes: vec![],
+                forward_ms: vec![],
+                state: Some(StateTrace::new(m.config())),
+                layers: vec![],
+                positions: 0,
+            },
         }
     }
 
@@ -71,7 +98,7 @@ impl Trace {
     }
 
     pub fn num_layers(&self) -> usize {
-        self.geometry.len()
+        self.state.as_ref().map_or(self.geometry.len(), |s| s.ssm.len())
     }
 
     /// Generated tokens so far.
@@ -88,18 +115,27 @@ impl Trace {
         self.kv_len.push(step.kv_len.clone());
         self.kv_bytes.push(step.kv_bytes);
         self.forward_ms.push(step.forward_ms);
-        if let Capture::Attention(layers) = &step.capture {
-            for (data, cap) in self.layers.iter_mut().zip(layers) {
-                data.q.extend_from_slice(&cap.q);
-                data.k.extend_from_slice(&cap.k);
+        match &step.capture {
+            Capture::Attention(layers) => {
+                for (data, cap) in self.layers.iter_mut().zip(layers) {
+                    data.q.extend_from_slice(&cap.q);
+                    data.k.extend_from_slice(&cap.k);
+                }
             }
+            Capture::State(layers) => {
+                if let Some(s) = &mut self.state {
+                    s.push(step.index, layers);
+                }
+            }
+            Capture::None => {}
         }
         self.positions = step.fed.end;
     }
 
     /// True when queries and keys were captured for every position.
     pub fn has_attention(&self) -> bool {
-        self.layers.iter().zip(&self.geometry).all(|(d, g)| d.q.len() == self.positions * g.heads * g.head_dim)
+        !self.layers.is_empty()
+            && self.layers.iter().zip(&self.geometry).all(|(d, g)| d.q.len() == self.positions * g.heads * g.head_dim)
             && self.positions > 0
     }
 
@@ -173,6 +209,7 @@ mod tests {
             kv_len: vec![],
             kv_bytes: vec![],
             forward_ms: vec![],
+            state: None,
             layers: vec![LayerData::default()],
             positions: 0,
         };

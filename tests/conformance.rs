@@ -77,3 +77,52 @@ fn qwen2_biases_and_per_layer_window() {
 fn gpt2() {
     check_case("gpt2");
 }
+
+/// `attnviz capture` on a Mamba folder writes states equal to transformers'.
+#[test]
+fn mamba_capture_matches_transformers() {
+    let tmp = tempfile::tempdir().unwrap();
+    for k in 0..2 {
+        let reference = StFile::read(&fixtures().join(format!("mamba/ref_{k}.safetensors")));
+        let n = reference.meta_usize("max_new_tokens");
+        let mut files = vec![];
+        for case in ["mamba", "mamba_ss"] {
+            let out = tmp.path().join(format!("{case}_{k}.safetensors"));
+            let dir = fixtures().join(case);
+            let (code, _, err) = attnviz(
+                &[
+                    "capture",
+                    "--model",
+                    dir.to_str().unwrap(),
+                    "--prompt",
+                    &reference.meta["prompt"],
+                    "--max-new-tokens",
+                    &n.to_string(),
+                    "--greedy",
+                    "--ignore-eos",
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                &[],
+            );
+            assert_eq!(code, 0, "{case}/{k}: {err}");
+            files.push(StFile::read(&out));
+        }
+        let ours = &files[0];
+        assert_eq!(ours.i64("tokens"), reference.i64("tokens"), "{k}: tokens");
+        assert_eq!(ours.i64("state_steps").1, (0..n as i64).collect::<Vec<_>>());
+        let d = max_diff("logits", ours.f32("logits"), reference.f32("logits"));
+        assert!(d < 1e-3, "{k}: logits differ by {d}");
+        for l in 0..2 {
+            for name in [format!("ssm.L{l}"), format!("conv.L{l}"), format!("dt.L{l}")] {
+                let d = max_diff(&name, ours.f32(&name), reference.f32(&name));
+                assert!(d < 1e-4, "{k}: {name} differs by {d}");
+            }
+        }
+        // The state-spaces naming of the same weights gives the same trace.
+        assert_eq!(files[1].i64("tokens"), ours.i64("tokens"));
+        assert_eq!(max_diff("logits", files[1].f32("logits"), ours.f32("logits")), 0.0);
+        let meta: serde_json::Value = serde_json::from_str(&ours.meta["attnviz"]).unwrap();
+        assert_eq!(meta["model"]["family"], "state-space");
+    }
+}

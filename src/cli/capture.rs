@@ -27,9 +27,6 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
     let sampling = g.sampling()?;
     let device = model::device(&g.device)?;
     let loaded = model::load(&g.model, &device)?;
-    let Some(cfg) = loaded.model.decoder_config().cloned() else {
-        anyhow::bail!("{}: capture supports transformer models only so far", g.model)
-    };
     let prompt = session::prompt_ids(&loaded.tokenizer, &g.prompt, g.chat, g.raw, loaded.model.max_positions())?;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         anyhow::ensure!(dir.is_dir(), "{}: no such folder for --out", dir.display());
@@ -41,7 +38,7 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
         ignore_eos: g.ignore_eos,
         capture: true,
     };
-    let mut trace = Trace::new(&cfg, &prompt);
+    let mut trace = Trace::for_model(&loaded.model, &prompt);
     let summary = loaded.model.summary(&loaded.source);
     let run = Session::start(loaded.model, tokenizer.clone(), prompt, opts);
     let (reason, _) = run.follow(|step| trace.push(&step))?;

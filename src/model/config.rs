@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// `model_type`s the decoder understands.
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "gpt2"];
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "gpt2", "mamba"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -67,13 +67,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound { path: path.into() },
-            _ => Error::io(path, e),
-        })?;
-        let json: Value =
-            serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))?;
-        Self::from_json(&json)
+        Self::from_json(&read_json(path)?)
     }
 
     pub fn from_json(j: &Value) -> Result<Self> {
@@ -133,6 +127,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A config file as JSON, with errors that name it.
+pub fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound { path: path.into() },
+        _ => Error::io(path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))
 }
 
 fn get_usize(j: &Value, key: &str) -> Result<usize> {

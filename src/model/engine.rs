@@ -3,11 +3,13 @@
 
 use super::config::Config;
 use super::decoder::{Decoder, LayerCapture};
+use super::mamba::{Mamba, StateCapture};
 use crate::error::Result;
 use serde_json::{json, Value};
 
 pub enum Model {
     Decoder(Decoder),
+    Mamba(Mamba),
 }
 
 /// What one forward pass recorded, per layer, when capture is on.
@@ -16,6 +18,8 @@ pub enum Capture {
     None,
     /// Post-RoPE queries and keys of the fed positions.
     Attention(Vec<LayerCapture>),
+    /// SSM and convolution states after the forward, Δ of the fed positions.
+    State(Vec<StateCapture>),
 }
 
 pub struct Forward {
@@ -32,6 +36,11 @@ impl Model {
                 let capture = if capture { Capture::Attention(f.layers) } else { Capture::None };
                 Ok(Forward { logits: f.logits, capture })
             }
+            Model::Mamba(m) => {
+                let f = m.forward(ids, capture)?;
+                let capture = if capture { Capture::State(f.layers) } else { Capture::None };
+                Ok(Forward { logits: f.logits, capture })
+            }
         }
     }
 
@@ -39,12 +48,14 @@ impl Model {
     pub fn position(&self) -> usize {
         match self {
             Model::Decoder(d) => d.position(),
+            Model::Mamba(m) => m.position(),
         }
     }
 
     pub fn reset(&mut self) {
         match self {
             Model::Decoder(d) => d.reset(),
+            Model::Mamba(m) => m.reset(),
         }
     }
 
@@ -52,24 +63,29 @@ impl Model {
     pub fn max_positions(&self) -> usize {
         match self {
             Model::Decoder(d) => d.config().max_positions,
+            // A recurrence has no context limit; keep sizes sane.
+            Model::Mamba(_) => 1 << 20,
         }
     }
 
     pub fn eos_token_ids(&self) -> &[u32] {
         match self {
             Model::Decoder(d) => &d.config().eos_token_ids,
+            Model::Mamba(m) => &m.config().eos_token_ids,
         }
     }
 
     pub fn vocab_size(&self) -> usize {
         match self {
             Model::Decoder(d) => d.config().vocab_size,
+            Model::Mamba(m) => m.config().vocab_size,
         }
     }
 
     pub fn num_layers(&self) -> usize {
         match self {
             Model::Decoder(d) => d.config().num_layers,
+            Model::Mamba(m) => m.config().n_layer,
         }
     }
 
@@ -77,6 +93,7 @@ impl Model {
     pub fn cache_lens(&self) -> Vec<usize> {
         match self {
             Model::Decoder(d) => d.kv_lens(),
+            Model::Mamba(_) => vec![],
         }
     }
 
@@ -84,6 +101,7 @@ impl Model {
     pub fn cache_bytes(&self) -> usize {
         match self {
             Model::Decoder(d) => d.kv_bytes(),
+            Model::Mamba(m) => m.config().state_bytes(),
         }
     }
 
@@ -91,6 +109,7 @@ impl Model {
     pub fn decoder_config(&self) -> Option<&Config> {
         match self {
             Model::Decoder(d) => Some(d.config()),
+            Model::Mamba(_) => None,
         }
     }
 
@@ -113,6 +132,22 @@ impl Model {
                     "windows": cfg.windows,
                     "kv_head_of": (0..cfg.num_heads).map(|h| cfg.kv_head_of(h)).collect::<Vec<_>>(),
                     "kv_bytes_per_position": cfg.kv_bytes_per_position() * cfg.num_layers,
+                })
+            }
+            Model::Mamba(m) => {
+                let c = m.config();
+                json!({
+                    "source": source,
+                    "family": "state-space",
+                    "arch": "mamba",
+                    "layers": c.n_layer,
+                    "hidden_size": c.d_model,
+                    "d_inner": c.d_inner,
+                    "d_state": c.d_state,
+                    "d_conv": c.d_conv,
+                    "dt_rank": c.dt_rank,
+                    "vocab_size": c.vocab_size,
+                    "state_bytes": c.state_bytes(),
                 })
             }
         }
