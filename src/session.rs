@@ -3,8 +3,8 @@
 //! channel. The consumer (the `capture` command, later the TUI) owns what it
 //! keeps — usually a `Trace` — so the worker never shares memory with it.
 
-use crate::model::{Capture, Model};
 use crate::model::tokenizer::{TextStream, Tokenizer};
+use crate::model::{Capture, Model};
 use crate::sample::{Sampler, Sampling};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -250,7 +250,17 @@ fn cuda_without_the_feature_is_a_clear_error() {
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("t.safetensors");
     let (code, _, err) = attnviz(
-        &["capture", "--model", dir.to_str().unwrap(), "--prompt", "hi", "--device", "cuda", "--out", file.to_str().unwrap()],
+        &[
+            "capture",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "--device",
+            "cuda",
+            "--out",
+            file.to_str().unwrap(),
+        ],
         &[],
     );
     if cfg!(feature = "cuda") {
