@@ -40,16 +40,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     );
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
-    let Some(cfg) = loaded.model.decoder_config().cloned() else {
-        anyhow::bail!("{}: bench supports transformer models only so far", a.model)
-    };
+    let summary = loaded.model.summary(&a.model);
+    let max_positions = loaded.model.max_positions();
     let base = loaded.tokenizer.encode(TEXT, false)?;
     anyhow::ensure!(!base.is_empty(), "the tokenizer produced no tokens for the benchmark text");
     let prompt: Vec<u32> = base.iter().copied().cycle().take(a.prompt_tokens).collect();
     anyhow::ensure!(
-        a.prompt_tokens + a.new_tokens <= cfg.max_positions,
-        "the run would exceed the model's context of {}",
-        cfg.max_positions
+        a.prompt_tokens + a.new_tokens <= max_positions,
+        "the run would exceed the model's context of {max_positions}"
     );
     let tokenizer = Arc::new(loaded.tokenizer);
     let mut model = Some(loaded.model);
@@ -60,8 +58,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let capture = i % 2 == 0;
         let opts = Options { max_new_tokens: a.new_tokens + 1, sampling: Sampling::Greedy, ignore_eos: true, capture };
         let m = model.take().ok_or_else(|| anyhow::anyhow!("the model was lost after a failed run"))?;
+        let mut trace = Trace::for_model(&m, &prompt);
         let session = Session::start(m, tokenizer.clone(), prompt.clone(), opts);
-        let mut trace = Trace::new(&cfg, &prompt);
         let mut times = vec![];
         let (_, back) = session.follow(|s| {
             times.push(s.forward_ms);
@@ -89,13 +87,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let (mut d_off, mut d_on): (Vec<f64>, Vec<f64>) =
         (off.iter().map(|r| r.decode_tps).collect(), on.iter().map(|r| r.decode_tps).collect());
     let (d_off, d_on) = (med(&mut d_off), med(&mut d_on));
+    let heads = match (summary["heads"].as_u64(), summary["kv_heads"].as_u64()) {
+        (Some(h), Some(kv)) => format!(", {h} heads / {kv} KV heads"),
+        _ => format!(", d_state {}", summary["d_state"]),
+    };
     println!(
-        "model {} ({}, {} layers, {} heads / {} KV heads), {} threads, f32 on {}",
+        "model {} ({}, {} layers{heads}), {} threads, f32 on {}",
         a.model,
-        cfg.arch.name(),
-        cfg.num_layers,
-        cfg.num_heads,
-        cfg.num_kv_heads,
+        summary["arch"].as_str().unwrap_or("?"),
+        summary["layers"],
         candle_core::utils::get_num_threads(),
         a.device
     );
