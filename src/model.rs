@@ -6,6 +6,7 @@ pub mod decoder;
 pub mod engine;
 pub mod gemv;
 pub mod gguf;
+pub mod json;
 pub mod kv_cache;
 pub mod layers;
 pub mod mamba;
@@ -61,7 +62,7 @@ pub fn load(src: &str, device: &Device) -> Result<Loaded> {
 }
 
 fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)> {
-    let json = config::read_json(&files.config)?;
+    let json = json::read_json(&files.config)?;
     let dir = files.config.parent().unwrap_or(Path::new("."));
     let extra_eos = generation_eos(&dir.join("generation_config.json"))?;
     // Parse the config before touching weights, so a wrong architecture is named first.

@@ -2,6 +2,7 @@
 //! (or built from GGUF metadata). Field names follow transformers; missing
 //! optional fields take transformers' defaults for that architecture.
 
+use super::json::{get_usize, opt_bool, opt_f64, opt_usize, read_json, token_ids};
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::path::Path;
@@ -129,55 +130,6 @@ impl Config {
     }
 }
 
-/// A config file as JSON, with errors that name it.
-pub fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound { path: path.into() },
-        _ => Error::io(path, e),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))
-}
-
-fn get_usize(j: &Value, key: &str) -> Result<usize> {
-    opt_usize(j, key)?.ok_or_else(|| Error::config(key, "missing"))
-}
-
-fn opt_usize(j: &Value, key: &str) -> Result<Option<usize>> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| Error::config(key, format!("expected a non-negative integer, got {v}"))),
-    }
-}
-
-fn opt_f64(j: &Value, key: &str) -> Result<Option<f64>> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
-    }
-}
-
-fn opt_bool(j: &Value, key: &str, default: bool) -> Result<bool> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| Error::config(key, format!("expected true or false, got {v}"))),
-    }
-}
-
-/// `eos_token_id` may be one id or a list.
-fn token_ids(j: &Value, key: &str) -> Result<Vec<u32>> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_u64().map(|n| n as u32).ok_or_else(|| Error::config(key, format!("bad id {v}"))))
-            .collect(),
-        Some(v) => v.as_u64().map(|n| vec![n as u32]).ok_or_else(|| Error::config(key, format!("bad id {v}"))),
-    }
-}
-
 /// RoPE settings: transformers 5 writes `rope_parameters`, older configs
 /// `rope_theta` + `rope_scaling`.
 fn rope(j: &Value) -> Result<(f32, Option<Llama3Scaling>)> {
@@ -277,8 +229,8 @@ fn from_llama_like(j: &Value, arch: Arch) -> Result<Config> {
         mlp_bias: opt_bool(j, "mlp_bias", false)?,
         hidden_act: j.get("hidden_act").and_then(Value::as_str).unwrap_or("silu").to_string(),
         scale_by_layer: false,
-        bos_token_id: token_ids(j, "bos_token_id")?.first().copied(),
-        eos_token_ids: token_ids(j, "eos_token_id")?,
+        bos_token_id: token_ids(j, "bos_token_id", None)?.first().copied(),
+        eos_token_ids: token_ids(j, "eos_token_id", None)?,
     };
     if cfg.hidden_act != "silu" {
         return Err(Error::config("hidden_act", format!("{:?} is not supported (silu)", cfg.hidden_act)));
@@ -321,8 +273,8 @@ fn from_gpt2(j: &Value) -> Result<Config> {
         mlp_bias: true,
         hidden_act: act,
         scale_by_layer: opt_bool(j, "scale_attn_by_inverse_layer_idx", false)?,
-        bos_token_id: token_ids(j, "bos_token_id")?.first().copied(),
-        eos_token_ids: token_ids(j, "eos_token_id")?,
+        bos_token_id: token_ids(j, "bos_token_id", None)?.first().copied(),
+        eos_token_ids: token_ids(j, "eos_token_id", None)?,
     };
     cfg.validate()?;
     Ok(cfg)

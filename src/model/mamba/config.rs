@@ -4,6 +4,7 @@
 //! `ssm_cfg`). Defaults are those of the library that wrote each file.
 
 use crate::error::{Error, Result};
+use crate::model::json::{get_usize, opt_bool, opt_f64, opt_usize, token_ids};
 use serde_json::Value;
 
 /// Which library's tensor names (and config keys) a checkpoint uses.
@@ -195,45 +196,6 @@ fn rename(e: Error, key: &str) -> Error {
     match e {
         Error::Config { msg, .. } => Error::config(key, msg),
         other => other,
-    }
-}
-
-fn get_usize(j: &Value, key: &str) -> Result<usize> {
-    opt_usize(j, key)?.ok_or_else(|| Error::config(key, "missing"))
-}
-
-fn opt_usize(j: &Value, key: &str) -> Result<Option<usize>> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| Error::config(key, format!("expected a non-negative integer, got {v}"))),
-    }
-}
-
-fn opt_f64(j: &Value, key: &str) -> Result<Option<f64>> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
-    }
-}
-
-fn opt_bool(j: &Value, key: &str, default: bool) -> Result<bool> {
-    match j.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| Error::config(key, format!("expected true or false, got {v}"))),
-    }
-}
-
-/// One id or a list; `default` when the key is absent, none when it is null.
-fn token_ids(j: &Value, key: &str, default: Option<u32>) -> Result<Vec<u32>> {
-    let one = |v: &Value| v.as_u64().map(|n| n as u32).ok_or_else(|| Error::config(key, format!("bad id {v}")));
-    match j.get(key) {
-        None => Ok(default.into_iter().collect()),
-        Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(a)) => a.iter().map(one).collect(),
-        Some(v) => Ok(vec![one(v)?]),
     }
 }
 

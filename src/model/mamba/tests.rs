@@ -161,7 +161,8 @@ fn prefill_equals_token_by_token() {
     assert!(max_diff(&fa.logits, &fb.logits) < 1e-5);
     for (l, (x, y)) in fa.layers.iter().zip(&fb.layers).enumerate() {
         assert!(max_diff(&x.ssm, &y.ssm) < 1e-5, "layer {l} ssm");
-        assert_eq!(x.conv, y.conv, "layer {l} conv");
+        // Batched and one-row products sum in different orders.
+        assert!(max_diff(&x.conv, &y.conv) < 1e-5, "layer {l} conv");
         assert!(max_diff(&x.dt, &dt[l]) < 1e-5, "layer {l} dt");
         assert_eq!(x.dt.len(), 7 * 32);
     }
