@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod gemm;
 
 /// Values per quantized block.
 const QK: usize = 32;
@@ -283,5 +284,7 @@ fn dot(w: &[f32], x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+#[cfg(test)]
+mod gemm_tests;
 #[cfg(test)]
 mod tests;

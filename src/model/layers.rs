@@ -60,9 +60,7 @@ impl Linear {
                 let t = x.dim(0)?;
                 let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                 let mut y = vec![0f32; t * w.rows()];
-                for (xi, yi) in xs.chunks(w.cols()).zip(y.chunks_mut(w.rows())) {
-                    w.gemv(xi, self.b_vec.as_deref(), yi);
-                }
+                w.gemm(&xs, t, self.b_vec.as_deref(), &mut y);
                 Ok(Tensor::from_vec(y, (t, w.rows()), x.device())?.to_dtype(x.dtype())?)
             }
         }

@@ -3,23 +3,23 @@ use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 
 /// xorshift64*: reproducible random data without a `rand` dependency.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// Uniform in [-1, 1).
-    fn f32(&mut self) -> f32 {
+    pub(super) fn f32(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
-    fn byte(&mut self) -> u8 {
+    pub(super) fn byte(&mut self) -> u8 {
         (self.next() >> 56) as u8
     }
     /// Any finite f16: an all-ones exponent (inf, NaN) loses its top bit.
-    fn finite_f16(&mut self) -> [u8; 2] {
+    pub(super) fn finite_f16(&mut self) -> [u8; 2] {
         let b = self.next() as u16;
         (if b & 0x7C00 == 0x7C00 { b & !0x4000 } else { b }).to_le_bytes()
     }
@@ -45,7 +45,7 @@ fn ref_q8_0(b: &[u8]) -> Vec<f32> {
     (0..32).map(|j| (b[2 + j] as i8 as f32) * d).collect()
 }
 
-fn random(rng: &mut Rng, dtype: GgmlDType, rows: usize, cols: usize) -> GemvWeights {
+pub(super) fn random(rng: &mut Rng, dtype: GgmlDType, rows: usize, cols: usize) -> GemvWeights {
     let mut bytes = Vec::new();
     for _ in 0..rows * cols / QK {
         match dtype {
@@ -64,7 +64,7 @@ fn random(rng: &mut Rng, dtype: GgmlDType, rows: usize, cols: usize) -> GemvWeig
     GemvWeights::from_ggml(dtype, rows, cols, &bytes).unwrap()
 }
 
-fn dequantized(w: &GemvWeights) -> Vec<f32> {
+pub(super) fn dequantized(w: &GemvWeights) -> Vec<f32> {
     let mut out = vec![0f32; w.rows() * w.cols()];
     for (r, o) in out.chunks_exact_mut(w.cols()).enumerate() {
         w.row(r, o);
@@ -83,12 +83,12 @@ fn reference(w: &GemvWeights, x: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     y
 }
 
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn max_rel(a: &[f32], b: &[f32]) -> f32 {
     let diff = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     diff / b.iter().map(|b| b.abs()).fold(f32::MIN_POSITIVE, f32::max)
 }
 
-fn kernels() -> Vec<Kernel> {
+pub(super) fn kernels() -> Vec<Kernel> {
     let mut k = vec![Kernel::Portable];
     if best_kernel() != Kernel::Portable {
         k.push(best_kernel());
@@ -96,7 +96,7 @@ fn kernels() -> Vec<Kernel> {
     k
 }
 
-const TYPES: [GgmlDType; 3] = [GgmlDType::F32, GgmlDType::Q4_1, GgmlDType::Q8_0];
+pub(super) const TYPES: [GgmlDType; 3] = [GgmlDType::F32, GgmlDType::Q4_1, GgmlDType::Q8_0];
 
 #[test]
 fn rows_match_the_block_formulas() {
