@@ -179,7 +179,13 @@ pub(super) unsafe fn panel<const R: usize, const V: usize, const U: usize>(
 /// One column c of `panel`. SAFETY: c < n, and `panel`'s slice lengths.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn column<const R: usize, const V: usize>(w: *const f32, xp: *const f32, n: usize, c: usize, acc: &mut [[__m256; V]; R]) {
+unsafe fn column<const R: usize, const V: usize>(
+    w: *const f32,
+    xp: *const f32,
+    n: usize,
+    c: usize,
+    acc: &mut [[__m256; V]; R],
+) {
     let mut xv = [_mm256_setzero_ps(); V];
     for (v, xv) in xv.iter_mut().enumerate() {
         // SAFETY: c < n and 8v + 8 <= XB: inside xp's first n·XB values.

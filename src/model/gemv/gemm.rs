@@ -18,8 +18,8 @@ use super::avx2;
 use super::{dequant_q4_1, dequant_q8_0, GemvWeights, Kernel, Q4_1_BYTES, Q8_0_BYTES, QK};
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Input rows per packed block: two AVX2 vectors.
 pub(super) const XB: usize = 16;
