@@ -21,9 +21,9 @@ pub struct Forward {
     pub layers: Vec<LayerCapture>,
 }
 
-#[derive(Debug, Clone)]
 /// Post-RoPE queries and keys of the positions just fed: enough to
 /// recompute every head's attention exactly, at O(N) memory.
+#[derive(Debug, Clone)]
 pub struct LayerCapture {
     /// (t, heads, head_dim), row-major.
     pub q: Vec<f32>,
