@@ -2,24 +2,24 @@
 //! straight from the stored weights, so no dequantized f32 copy of W is kept.
 //!
 //! X is packed once per call into blocks of XB = 16 input rows, column-major
-//! inside a block (`xp[c·16 + i]`, zero past t). Each rayon task owns a band
-//! of weight rows (columns of Y) and walks it in groups of MR = 6 rows,
-//! dequantized (F32: copied) into a small f32 tile that stays in L1,
-//! bit-identical to `row()`. Per group and X block, the AVX2
-//! microkernel broadcasts each weight and FMAs it into 16 input rows'
-//! accumulators (outer-product form): the 6 × 16 sums stay in registers over
-//! all of `cols`, so unlike dot products of rows there are no horizontal sums,
-//! and each Y value is one FMA chain over c. W is dequantized once per panel
-//! of X blocks (≤ 1 MiB, so the panel stays in L2): once in all for t ≤ 455
-//! at cols = 576.
+//! inside a block (`xp[c·16 + i]`, zero past t). The weight rows (columns of
+//! Y) are cut into bands, a rayon task each (a few per thread). A band is
+//! walked in groups of MR = 6 rows, each dequantized (F32: copied) into a
+//! small f32 tile that stays in L1, bit-identical to `row()`. Per group and X
+//! block, the AVX2 microkernel broadcasts each weight and FMAs it into 16
+//! input rows' accumulators (outer-product form): the 6 × 16 sums stay in
+//! registers over all of `cols`, so unlike dot products of rows there are no
+//! horizontal sums, and each Y value is one FMA chain over c. W is streamed
+//! and dequantized once per panel of X blocks (≤ 1 MiB, so that the panel
+//! stays in L2): once in all for t ≤ 448 at cols = 576.
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
 use super::{dequant_q4_1, dequant_q8_0, GemvWeights, Kernel, Q4_1_BYTES, Q8_0_BYTES, QK};
+use rayon::prelude::*;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Input rows per packed block: two AVX2 vectors.
 pub(super) const XB: usize = 16;
@@ -28,22 +28,22 @@ pub(super) const XB: usize = 16;
 const MR: usize = 6;
 /// Floats of packed X per panel: 1 MiB, half of a core's L2.
 const PANEL_FLOATS: usize = 1 << 18;
-/// Least multiply-adds per task, so that rayon's overhead stays small.
+/// Least multiply-adds per band, so that rayon's overhead stays small.
 const MIN_TASK_FMAS: usize = 1 << 18;
 /// Up to this many input rows, `gemv` per row is faster (measured).
 const GEMV_ROWS: usize = 4;
 
 thread_local! {
     /// Per-thread buffers kept between calls (no allocation or page faults
-    /// per call); taken out while in use. Tasks use TILE, the caller XP.
+    /// per call); taken out while in use. Bands use TILE, the caller XP.
     static TILE: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
     static XP: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 impl GemvWeights {
     /// y (t × rows, row-major) = X (t × cols, row-major) · Wᵀ (+ bias on every
-    /// row); bands of weight rows are shared out over rayon's threads. t ≤ 4 is
-    /// `gemv` per row.
+    /// row); parallel over bands of weight rows with rayon. t ≤ 4 is `gemv`
+    /// per row.
     /// Panics if `x`, `y` or `bias` have the wrong length.
     pub fn gemm(&self, x: &[f32], t: usize, bias: Option<&[f32]>, y: &mut [f32]) {
         self.gemm_with(super::best_kernel(), x, t, bias, y)
@@ -76,24 +76,10 @@ impl GemvWeights {
         let band = band_rows(rows, cols, t);
         let bands = rows.div_ceil(band);
         let out = Out { ptr: y.as_mut_ptr(), len: y.len(), rows, _y: PhantomData };
-        // Bands are claimed from a counter rather than split up front: the
-        // caller starts at once, and a pool thread that wakes late (tens of
-        // µs on a VM) just claims fewer. In the pool, a helper nobody stole
-        // is run by the caller after its loop, finding nothing left.
-        let next = AtomicUsize::new(0);
-        let work = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= bands {
-                break;
-            }
-            self.band(kernel, i * band..((i + 1) * band).min(rows), xp, t, bias, &out);
-        };
-        match rayon::current_num_threads().min(bands).saturating_sub(1) {
-            0 => work(),
-            helpers => rayon::in_place_scope(|s| {
-                (0..helpers).for_each(|_| s.spawn(|_| work()));
-                work();
-            }),
+        let run = |i: usize| self.band(kernel, i * band..((i + 1) * band).min(rows), xp, t, bias, &out);
+        match bands {
+            1 => run(0),
+            _ => (0..bands).into_par_iter().for_each(run),
         }
         XP.set(buf);
     }
@@ -125,8 +111,8 @@ impl GemvWeights {
                     let ni = XB.min(t - i0);
                     let sums = &mut sums[..g.len()];
                     microkernel(kernel, w, xb, cols, ni, sums);
-                    // SAFETY: this task is the only one writing weight rows
-                    // `g` (inside its own band) of any Y row.
+                    // SAFETY: each band is one task, so this is the only thread
+                    // writing weight rows `g` (inside the band) of any Y row.
                     unsafe { out.write(i0, ni, g.start, sums, bias.map(|b| &b[g.clone()])) };
                 }
             }
@@ -176,7 +162,7 @@ fn pack_x<'b>(kernel: Kernel, x: &[f32], t: usize, cols: usize, buf: &'b mut Vec
     &buf[skip..skip + len]
 }
 
-/// Y, shared by the rayon tasks; each writes only its own band of columns.
+/// Y, shared by the rayon tasks; each band's writes stay in its own columns.
 struct Out<'a> {
     ptr: *mut f32,
     len: usize,
@@ -184,7 +170,7 @@ struct Out<'a> {
     _y: PhantomData<&'a mut [f32]>,
 }
 
-// SAFETY: `Out` is a `&mut [f32]` split by columns: tasks write disjoint
+// SAFETY: `Out` is a `&mut [f32]` split by columns: bands write disjoint
 // elements (see `write`), and nothing reads Y while they run.
 unsafe impl Sync for Out<'_> {}
 

@@ -25,11 +25,11 @@ fn gemm_matches_dequantized_matmul() {
     let mut rng = Rng(11);
     for dtype in TYPES {
         for cols in [64, 576, 1536] {
-            // 1001 rows: several bands, the last one short and not a multiple of 4.
+            // 1001 rows: several bands, the last one short, ending in a part group (1001 = 166·6 + 5).
             for rows in [1, 37, 576, 1001] {
                 let w = random(&mut rng, dtype, rows, cols);
                 let bias: Vec<f32> = (0..rows).map(|_| rng.f32()).collect();
-                // 300 rows of 1536: more than one L2 panel of inputs.
+                // t = 5: one narrow block; 300 rows of 1536: two L2 panels, a part block.
                 for t in [1, 2, 5, 64, 300] {
                     let x: Vec<f32> = (0..t * cols).map(|_| rng.f32()).collect();
                     let plain = reference(&w, &x, t);
