@@ -23,6 +23,7 @@ enum Data<'a> {
     I64(Vec<i64>),
     F32Rows(&'a [Vec<f32>]),
     F32(&'a [f32]),
+    F32Chunks(Vec<&'a [f32]>),
     Attention(usize),
 }
 
@@ -94,12 +95,13 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
             let steps = s.steps.iter().map(|&x| x as i64).collect();
             entries.push(Entry { name: "state_steps".into(), dtype: "I64", shape: vec![k], data: Data::I64(steps) });
             for &layer in &chosen {
-                for (name, shape, v) in [
-                    ("ssm", vec![k, s.d_inner, s.d_state], &s.ssm[layer]),
-                    ("conv", vec![k, s.d_inner, s.d_conv], &s.conv[layer]),
-                    ("dt", vec![p, s.d_inner], &s.dt[layer]),
+                let (ssm, conv) = (Data::F32Chunks(s.ssm(layer)), Data::F32Chunks(s.conv(layer)));
+                for (name, shape, data) in [
+                    ("ssm", vec![k, s.d_inner, s.d_state], ssm),
+                    ("conv", vec![k, s.d_inner, s.d_conv], conv),
+                    ("dt", vec![p, s.d_inner], Data::F32(&s.dt[layer])),
                 ] {
-                    entries.push(Entry { name: format!("{name}.L{layer}"), dtype: "F32", shape, data: Data::F32(v) });
+                    entries.push(Entry { name: format!("{name}.L{layer}"), dtype: "F32", shape, data });
                 }
             }
         }
@@ -140,6 +142,7 @@ fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<
             Data::I64(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes()))?,
             Data::F32Rows(rows) => rows.iter().try_for_each(|r| write_f32(out, r))?,
             Data::F32(v) => write_f32(out, v)?,
+            Data::F32Chunks(chunks) => chunks.iter().try_for_each(|c| write_f32(out, c))?,
             Data::Attention(layer) => {
                 let p = trace.positions();
                 for head in 0..trace.geometry[*layer].heads {

@@ -98,7 +98,7 @@ impl Trace {
     }
 
     pub fn num_layers(&self) -> usize {
-        self.state.as_ref().map_or(self.geometry.len(), |s| s.ssm.len())
+        self.state.as_ref().map_or(self.geometry.len(), StateTrace::num_layers)
     }
 
     /// Generated tokens so far.
@@ -106,18 +106,19 @@ impl Trace {
         &self.tokens[self.prompt_len..]
     }
 
-    /// Record one forward pass. Queries and keys are kept when the step carries them.
-    pub fn push(&mut self, step: &Step) {
+    /// Record one forward pass. Queries and keys (or states) are kept when the step carries them.
+    pub fn push(&mut self, step: Step) {
         self.tokens.push(step.token);
-        if let Some(l) = &step.logits {
-            self.logits.push(l.clone());
+        if let Some(l) = step.logits {
+            self.logits.push(l);
         }
-        self.kv_len.push(step.kv_len.clone());
+        self.kv_len.push(step.kv_len);
         self.kv_bytes.push(step.kv_bytes);
         self.forward_ms.push(step.forward_ms);
-        match &step.capture {
+        self.positions = step.fed.end;
+        match step.capture {
             Capture::Attention(layers) => {
-                for (data, cap) in self.layers.iter_mut().zip(layers) {
+                for (data, cap) in self.layers.iter_mut().zip(&layers) {
                     data.q.extend_from_slice(&cap.q);
                     data.k.extend_from_slice(&cap.k);
                 }
@@ -129,7 +130,6 @@ impl Trace {
             }
             Capture::None => {}
         }
-        self.positions = step.fed.end;
     }
 
     /// True when queries and keys were captured for every position.
@@ -228,7 +228,7 @@ mod tests {
                 k: vec![0., 0., 1., 0., 2., 0.],
             }]),
         };
-        t.push(&step);
+        t.push(step);
         t
     }
 

@@ -21,7 +21,7 @@ fn run(case: &str, chunk: Option<usize>) -> Trace {
     let opts = Options { max_new_tokens: 4, sampling: Sampling::Greedy, ignore_eos: true, capture: true };
     let mut trace = Trace::new(&cfg, &ids);
     session::run(&mut m.model, &m.tokenizer, &ids, &opts, &AtomicBool::new(false), |s| {
-        trace.push(&s);
+        trace.push(s);
         true
     })
     .unwrap();

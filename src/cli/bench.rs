@@ -64,7 +64,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let (_, back) = session.follow(|s| {
             times.push(s.forward_ms);
             if capture {
-                trace.push(&s);
+                trace.push(s);
             }
         })?;
         model = back;

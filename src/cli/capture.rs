@@ -41,7 +41,7 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
     let mut trace = Trace::for_model(&loaded.model, &prompt);
     let summary = loaded.model.summary(&loaded.source);
     let run = Session::start(loaded.model, tokenizer.clone(), prompt, opts);
-    let (reason, _) = run.follow(|step| trace.push(&step))?;
+    let (reason, _) = run.follow(|step| trace.push(step))?;
 
     let mut meta = Map::new();
     meta.insert("model".into(), summary);

@@ -2,7 +2,8 @@
 //! after every forward pass, and Δ for every fed position. States cost
 //! layers × d_inner × (d_state + d_conv) floats per step, so a long run keeps
 //! a thinned history within a byte budget — every other step is dropped when
-//! it fills — while the newest step is always kept exactly.
+//! it fills — while the newest step is always kept exactly. Steps are kept
+//! as the worker sent them (moved, not copied), which keeps capture cheap.
 
 use crate::model::mamba::{MambaConfig, StateCapture};
 
@@ -16,10 +17,8 @@ pub struct StateTrace {
     pub d_conv: usize,
     /// The generated-token steps whose states are held (0 = after the prefill).
     pub steps: Vec<usize>,
-    /// Per layer: (steps, d_inner, d_state).
-    pub ssm: Vec<Vec<f32>>,
-    /// Per layer: (steps, d_inner, d_conv).
-    pub conv: Vec<Vec<f32>>,
+    /// Per held step, per layer: `ssm` (d_inner, d_state) and `conv` (d_inner, d_conv).
+    pub states: Vec<Vec<StateCapture>>,
     /// Per layer: (positions, d_inner), Δ after softplus.
     pub dt: Vec<Vec<f32>>,
     max_steps: usize,
@@ -32,52 +31,55 @@ impl StateTrace {
     }
 
     pub fn with_max_steps(cfg: &MambaConfig, max_steps: usize) -> Self {
-        let n = cfg.n_layer;
         Self {
             d_inner: cfg.d_inner,
             d_state: cfg.d_state,
             d_conv: cfg.d_conv,
             steps: vec![],
-            ssm: vec![vec![]; n],
-            conv: vec![vec![]; n],
-            dt: vec![vec![]; n],
+            states: vec![],
+            dt: vec![vec![]; cfg.n_layer],
             max_steps: max_steps.max(2),
         }
     }
 
-    pub fn push(&mut self, step: usize, layers: &[StateCapture]) {
+    pub fn num_layers(&self) -> usize {
+        self.dt.len()
+    }
+
+    pub fn push(&mut self, step: usize, mut layers: Vec<StateCapture>) {
         if self.steps.len() == self.max_steps {
             self.thin();
         }
-        self.steps.push(step);
-        for (l, cap) in layers.iter().enumerate() {
-            self.ssm[l].extend_from_slice(&cap.ssm);
-            self.conv[l].extend_from_slice(&cap.conv);
-            self.dt[l].extend_from_slice(&cap.dt);
+        for (dt, cap) in self.dt.iter_mut().zip(layers.iter_mut()) {
+            dt.append(&mut cap.dt);
         }
+        self.steps.push(step);
+        self.states.push(layers);
+    }
+
+    /// `layer`'s SSM states, one slice per held step.
+    pub fn ssm(&self, layer: usize) -> Vec<&[f32]> {
+        self.states.iter().map(|s| s[layer].ssm.as_slice()).collect()
+    }
+
+    /// `layer`'s convolution states, one slice per held step.
+    pub fn conv(&self, layer: usize) -> Vec<&[f32]> {
+        self.states.iter().map(|s| s[layer].conv.as_slice()).collect()
     }
 
     /// Keep every other held step (the oldest first), halving the history.
     fn thin(&mut self) {
-        let keep: Vec<bool> = (0..self.steps.len()).map(|i| i % 2 == 0).collect();
         let mut i = 0;
         self.steps.retain(|_| {
             i += 1;
-            keep[i - 1]
+            i % 2 == 1
         });
-        let ssm_row = self.d_inner * self.d_state;
-        let conv_row = self.d_inner * self.d_conv;
-        for rows in self.ssm.iter_mut() {
-            *rows = every_other(rows, ssm_row);
-        }
-        for rows in self.conv.iter_mut() {
-            *rows = every_other(rows, conv_row);
-        }
+        let mut i = 0;
+        self.states.retain(|_| {
+            i += 1;
+            i % 2 == 1
+        });
     }
-}
-
-fn every_other(rows: &[f32], row: usize) -> Vec<f32> {
-    rows.chunks(row).step_by(2).flatten().copied().collect()
 }
 
 #[cfg(test)]
@@ -98,13 +100,13 @@ mod tests {
         for s in 0..11 {
             let v = s as f32;
             let cap = StateCapture { ssm: vec![v; 8], conv: vec![v; 8], dt: vec![v; 4] };
-            t.push(s, &[cap]);
+            t.push(s, vec![cap]);
             assert_eq!(*t.steps.last().unwrap(), s);
             assert!(t.steps.len() <= 4);
-            assert_eq!(t.ssm[0].len(), t.steps.len() * 8);
+            assert_eq!(t.states.len(), t.steps.len());
             // Rows line up with their step numbers.
-            for (i, &st) in t.steps.iter().enumerate() {
-                assert_eq!(t.ssm[0][i * 8], st as f32);
+            for (row, &st) in t.ssm(0).iter().zip(&t.steps) {
+                assert_eq!(row[0], st as f32);
             }
         }
         assert_eq!(t.dt[0].len(), 11 * 4); // Δ is kept for every position
