@@ -21,9 +21,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 enum Data<'a> {
     I64(Vec<i64>),
-    F32Rows(&'a [Vec<f32>]),
-    F32(&'a [f32]),
-    F32Chunks(Vec<&'a [f32]>),
+    /// Consecutive pieces of one F32 tensor.
+    F32(Vec<&'a [f32]>),
     Attention(usize),
 }
 
@@ -64,7 +63,12 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
             shape: vec![trace.tokens.len()],
             data: Data::I64(trace.tokens.iter().map(|&t| t as i64).collect()),
         },
-        Entry { name: "logits".into(), dtype: "F32", shape: vec![n, vocab], data: Data::F32Rows(&trace.logits) },
+        Entry {
+            name: "logits".into(),
+            dtype: "F32",
+            shape: vec![n, vocab],
+            data: Data::F32(trace.logits.iter().map(Vec::as_slice).collect()),
+        },
         Entry {
             name: "kv_bytes".into(),
             dtype: "I64",
@@ -95,11 +99,11 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
             let steps = s.steps.iter().map(|&x| x as i64).collect();
             entries.push(Entry { name: "state_steps".into(), dtype: "I64", shape: vec![k], data: Data::I64(steps) });
             for &layer in &chosen {
-                let (ssm, conv) = (Data::F32Chunks(s.ssm(layer)), Data::F32Chunks(s.conv(layer)));
+                let (ssm, conv) = (Data::F32(s.ssm(layer)), Data::F32(s.conv(layer)));
                 for (name, shape, data) in [
                     ("ssm", vec![k, s.d_inner, s.d_state], ssm),
                     ("conv", vec![k, s.d_inner, s.d_conv], conv),
-                    ("dt", vec![p, s.d_inner], Data::F32(&s.dt[layer])),
+                    ("dt", vec![p, s.d_inner], Data::F32(vec![&s.dt[layer]])),
                 ] {
                     entries.push(Entry { name: format!("{name}.L{layer}"), dtype: "F32", shape, data });
                 }
@@ -140,9 +144,7 @@ fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<
     for e in entries {
         match &e.data {
             Data::I64(v) => v.iter().try_for_each(|x| out.write_all(&x.to_le_bytes()))?,
-            Data::F32Rows(rows) => rows.iter().try_for_each(|r| write_f32(out, r))?,
-            Data::F32(v) => write_f32(out, v)?,
-            Data::F32Chunks(chunks) => chunks.iter().try_for_each(|c| write_f32(out, c))?,
+            Data::F32(pieces) => pieces.iter().try_for_each(|v| write_f32(out, v))?,
             Data::Attention(layer) => {
                 let p = trace.positions();
                 for head in 0..trace.geometry[*layer].heads {

@@ -10,6 +10,7 @@ mod state;
 pub use state::StateTrace;
 
 use crate::model::config::Config;
+use crate::model::gemv::dot;
 use crate::model::{Capture, Model};
 use crate::session::Step;
 
@@ -59,7 +60,20 @@ impl Trace {
                 window: cfg.windows[l],
             })
             .collect();
+        Self::empty(prompt, geometry, None)
+    }
+
+    /// An empty trace shaped for `model`.
+    pub fn for_model(model: &Model, prompt: &[u32]) -> Self {
+        match model {
+            Model::Decoder(d) => Self::new(d.config(), prompt),
+            Model::Mamba(m) => Self::empty(prompt, vec![], Some(StateTrace::new(m.config()))),
+        }
+    }
+
+    fn empty(prompt: &[u32], geometry: Vec<LayerGeometry>, state: Option<StateTrace>) -> Self {
         Self {
+            layers: vec![LayerData::default(); geometry.len()],
             geometry,
             tokens: prompt.to_vec(),
             prompt_len: prompt.len(),
@@ -67,28 +81,8 @@ impl Trace {
             kv_len: vec![],
             kv_bytes: vec![],
             forward_ms: vec![],
-            state: None,
-            layers: vec![LayerData::default(); cfg.num_layers],
+            state,
             positions: 0,
-        }
-    }
-
-    /// An empty trace shaped for `model`.
-    pub fn for_model(model: &Model, prompt: &[u32]) -> Self {
-        match model {
-            Model::Decoder(d) => Self::new(d.config(), prompt),
-            Model::Mamba(m) => Self {
-                geometry: vec![],
-                tokens: prompt.to_vec(),
-                prompt_len: prompt.len(),
-                logits: vec![],
-                kv_len: vec![],
-                kv_bytes: vec![],
-                forward_ms: vec![],
-                state: Some(StateTrace::new(m.config())),
-                layers: vec![],
-                positions: 0,
-            },
         }
     }
 
@@ -181,19 +175,6 @@ pub fn attention_scale(cfg: &Config, layer: usize) -> f32 {
     (1.0 / ((cfg.head_dim as f64).sqrt() * by_layer)) as f32
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight running sums let the compiler vectorise.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,18 +182,7 @@ mod tests {
 
     fn tiny_trace(window: Option<usize>) -> Trace {
         let geometry = vec![LayerGeometry { heads: 2, kv_heads: 1, head_dim: 2, scale: 1.0, window }];
-        let mut t = Trace {
-            geometry,
-            tokens: vec![0, 1, 2],
-            prompt_len: 3,
-            logits: vec![],
-            kv_len: vec![],
-            kv_bytes: vec![],
-            forward_ms: vec![],
-            state: None,
-            layers: vec![LayerData::default()],
-            positions: 0,
-        };
+        let mut t = Trace::empty(&[0, 1, 2], geometry, None);
         let step = Step {
             index: 0,
             fed: 0..3,

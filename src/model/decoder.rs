@@ -77,10 +77,6 @@ impl Decoder {
         &self.cfg
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Positions fed so far; the next token goes at this position.
     pub fn position(&self) -> usize {
         self.fed

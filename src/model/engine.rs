@@ -1,7 +1,6 @@
 //! One face for every model family, so sessions, traces and the CLI do not
 //! care whether attention or a state-space recurrence is inside.
 
-use super::config::Config;
 use super::decoder::{Decoder, LayerCapture};
 use super::mamba::{Mamba, StateCapture};
 use crate::error::Result;
@@ -75,20 +74,6 @@ impl Model {
         }
     }
 
-    pub fn vocab_size(&self) -> usize {
-        match self {
-            Model::Decoder(d) => d.config().vocab_size,
-            Model::Mamba(m) => m.config().vocab_size,
-        }
-    }
-
-    pub fn num_layers(&self) -> usize {
-        match self {
-            Model::Decoder(d) => d.config().num_layers,
-            Model::Mamba(m) => m.config().n_layer,
-        }
-    }
-
     /// Positions each layer's cache holds for future tokens.
     pub fn cache_lens(&self) -> Vec<usize> {
         match self {
@@ -102,14 +87,6 @@ impl Model {
         match self {
             Model::Decoder(d) => d.kv_bytes(),
             Model::Mamba(m) => m.config().state_bytes(),
-        }
-    }
-
-    /// The transformer config, when this is a transformer.
-    pub fn decoder_config(&self) -> Option<&Config> {
-        match self {
-            Model::Decoder(d) => Some(d.config()),
-            Model::Mamba(_) => None,
         }
     }
 

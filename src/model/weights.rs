@@ -78,15 +78,6 @@ impl Weights {
         Ok(t)
     }
 
-    /// Like `get`, but a missing tensor is `None`.
-    pub fn get_opt(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
-        if self.contains(name) {
-            self.get(name, shape).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     /// The matrix `name` (rows, cols) as rows for the CPU kernels: shared
     /// quantized rows from GGUF, or an f32 copy of a safetensors tensor.
     pub fn rows(&self, name: &str, shape: [usize; 2]) -> Result<Arc<GemvWeights>> {

@@ -4,6 +4,7 @@
 //! prefilling t tokens run the same code; channels are independent, so long
 //! runs split them over rayon's threads without changing any arithmetic.
 
+use crate::model::gemv::dot;
 use rayon::prelude::*;
 
 /// Channel × position × state products below which threads cost more than they save.
@@ -131,20 +132,6 @@ fn step(h: &mut [f32], a: &[f32], dt: f32, u: f32, b: &[f32], c: &[f32]) -> f32 
         *h = exp(a * dt) * *h + (dt * b) * u;
     }
     dot(h, c)
-}
-
-/// Σ h·c in 8 lanes (vectorises; the order differs from torch's matmul only in rounding).
-#[inline]
-fn dot(h: &[f32], c: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (h8, c8) = (h.chunks_exact(8), c.chunks_exact(8));
-    let tail: f32 = h8.remainder().iter().zip(c8.remainder()).map(|(h, c)| h * c).sum();
-    for (h, c) in h8.zip(c8) {
-        for i in 0..8 {
-            acc[i] += h[i] * c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// e^x to within 2 ulp of the correctly rounded value (Cephes `expf`),
