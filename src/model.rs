@@ -76,7 +76,7 @@ fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)>
         Ok(cfg)
     };
     let tokenizer = Tokenizer::from_files(&files.tokenizer, files.tokenizer_config.as_deref())?;
-    let weights = weights::Weights::from_safetensors(&files.weights, device, DType::F32)?;
+    let weights = weights::Weights::from_files(&files.weights, device, DType::F32)?;
     let model = match family {
         Ok(cfg) => Model::Decoder(Decoder::load(cfg, &weights)?),
         Err(cfg) => Model::Mamba(mamba::Mamba::load(cfg, &weights)?),
@@ -86,6 +86,12 @@ fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)>
 
 fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
     let (gguf, mut file) = gguf::Gguf::open(path)?;
+    if gguf.arch == "mamba" {
+        let cfg = gguf.mamba_config(path)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
+        let weights = gguf.mamba_weights(&mut file, path, &cfg, device, DType::F32)?;
+        return Ok((Model::Mamba(mamba::Mamba::load(cfg, &weights)?), tokenizer));
+    }
     let cfg = gguf.config(path)?;
     let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
     let weights = gguf.weights(&mut file, path, &cfg, device, DType::F32)?;

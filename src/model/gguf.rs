@@ -2,7 +2,9 @@
 //! dequantized to f32 and renamed to their Hugging Face names, so the same
 //! decoder runs them. llama.cpp's converter permutes the rows of q/k for its
 //! interleaved RoPE; we undo that so RoPE and captured queries and keys are
-//! in transformers' layout.
+//! in transformers' layout. Mamba files are read in `gguf/mamba.rs`.
+
+mod mamba;
 
 use super::config::{Arch, Config};
 use super::gemv::GemvWeights;
@@ -103,21 +105,36 @@ impl Gguf {
         device: &Device,
         dtype: DType,
     ) -> Result<Weights> {
-        let mut map = HashMap::new();
-        let mut rows = HashMap::new();
-        let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
-        names.sort();
-        let bad = |name: &str, e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
-        for name in names {
-            let Some(hf) = hf_name(name) else { continue };
-            let q = self.content.tensor(file, name, &Device::Cpu).map_err(|e| bad(name, e))?;
+        self.tensors(file, path, device, dtype, |name| {
             // llama.cpp permuted q/k rows for its interleaved RoPE.
             let heads = match (cfg.arch, name.ends_with("attn_q.weight"), name.ends_with("attn_k.weight")) {
                 (Arch::Llama, true, _) => Some(cfg.num_heads),
                 (Arch::Llama, _, true) => Some(cfg.num_kv_heads),
                 _ => None,
             };
-            if let &[r, c] = q.shape().dims() {
+            Some(Target { name: hf_name(name)?, unpermute_heads: heads, reshape: None })
+        })
+    }
+
+    /// The tensors `target` names, under the names it gives: 2-D ones the CPU
+    /// kernels can stream stay in their ggml blocks, the rest become f32.
+    fn tensors(
+        &self,
+        file: &mut File,
+        path: &Path,
+        device: &Device,
+        dtype: DType,
+        target: impl Fn(&str) -> Option<Target>,
+    ) -> Result<Weights> {
+        let mut map = HashMap::new();
+        let mut rows = HashMap::new();
+        let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
+        names.sort();
+        let bad = |name: &str, e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
+        for name in names {
+            let Some(Target { name: hf, unpermute_heads: heads, reshape }) = target(name) else { continue };
+            let q = self.content.tensor(file, name, &Device::Cpu).map_err(|e| bad(name, e))?;
+            if let (&[r, c], None) = (q.shape().dims(), &reshape) {
                 let bytes = q.data().map_err(|e| bad(name, e))?;
                 if let Some(mut g) = GemvWeights::from_ggml(q.dtype(), r, c, &bytes) {
                     if let Some(h) = heads {
@@ -131,10 +148,23 @@ impl Gguf {
             if let Some(h) = heads {
                 t = unpermute(&t, h)?;
             }
+            if let Some(shape) = reshape {
+                t = t.reshape(shape).map_err(|e| bad(name, e))?;
+            }
             map.insert(hf, t);
         }
         Ok(Weights::from_parts(map, rows, path, device, dtype))
     }
+}
+
+/// Where one GGUF tensor goes in `Weights`.
+struct Target {
+    /// The checkpoint name the model's loader reads.
+    name: String,
+    /// Undo llama.cpp's q/k row permutation for this many heads.
+    unpermute_heads: Option<usize>,
+    /// Dequantize and reshape to this (so never kept as rows).
+    reshape: Option<Vec<usize>>,
 }
 
 fn number(v: &Value) -> Option<f64> {

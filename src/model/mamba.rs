@@ -100,7 +100,12 @@ impl Mamba {
             let vec = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
                 Ok(w.get(&format!("{m}.{name}"), shape)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
             };
-            let a_log = vec("A_log", &[di, n])?;
+            // llama.cpp's GGUF stores A = −exp(A_log) itself: taken as is, not round-tripped.
+            let a = if w.contains(&format!("{m}.A")) {
+                vec("A", &[di, n])?
+            } else {
+                vec("A_log", &[di, n])?.iter().map(|v| -v.exp()).collect()
+            };
             layers.push(Layer {
                 norm: Norm::rms(w, &format!("{p}.norm"), dm, cfg.eps)?,
                 mixer: Mixer {
@@ -109,7 +114,7 @@ impl Mamba {
                     conv_b: if cfg.conv_bias { Some(vec("conv1d.bias", &[di])?) } else { None },
                     x_proj: Linear::load(w, &format!("{m}.x_proj"), r + 2 * n, di, false)?,
                     dt_proj: Linear::load(w, &format!("{m}.dt_proj"), di, r, true)?,
-                    a: a_log.iter().map(|v| -v.exp()).collect(),
+                    a,
                     d: vec("D", &[di])?,
                     out_proj: Linear::load(w, &format!("{m}.out_proj"), dm, di, cfg.proj_bias)?,
                 },

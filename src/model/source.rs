@@ -17,6 +17,7 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
     pub config: PathBuf,
+    /// Safetensors files, or PyTorch `pytorch_model*.bin` checkpoints when a repo has no safetensors.
     pub weights: Vec<PathBuf>,
     pub tokenizer: PathBuf,
     pub tokenizer_config: Option<PathBuf>,
@@ -72,29 +73,39 @@ pub fn folder_files(dir: &Path) -> Result<ModelFiles> {
     })
 }
 
-/// `model.safetensors`, or the shards an index names, or `model-*.safetensors`.
+/// The weights of a folder: safetensors when there are any (`model.safetensors`,
+/// the shards its index names, or `model-*.safetensors`), else the same three
+/// forms of PyTorch's `pytorch_model.bin` (older and state-spaces repos ship only that).
 fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let single = dir.join("model.safetensors");
-    if single.is_file() {
-        return Ok(vec![single]);
+    for (single, prefix, ext) in [("model", "model-", ".safetensors"), ("pytorch_model", "pytorch_model-", ".bin")] {
+        let file = dir.join(format!("{single}{ext}"));
+        if file.is_file() {
+            return Ok(vec![file]);
+        }
+        let index = dir.join(format!("{single}{ext}.index.json"));
+        if index.is_file() {
+            return shards_from_index(&index);
+        }
+        let shards = matching(dir, prefix, ext)?;
+        if !shards.is_empty() {
+            return Ok(shards);
+        }
     }
-    let index = dir.join("model.safetensors.index.json");
-    if index.is_file() {
-        return shards_from_index(&index);
-    }
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+    Err(Error::NotFound { path: dir.join("model.safetensors") })
+}
+
+/// Files of `dir` named `{prefix}…{ext}`, sorted.
+fn matching(dir: &Path, prefix: &str, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("model-") && name.ends_with(".safetensors")
+            name.starts_with(prefix) && name.ends_with(ext)
         })
         .collect();
-    shards.sort();
-    if shards.is_empty() {
-        return Err(Error::NotFound { path: single });
-    }
-    Ok(shards)
+    found.sort();
+    Ok(found)
 }
 
 fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
@@ -158,19 +169,32 @@ fn download(cache: Cache, id: &str, revision: &str) -> Result<ModelFiles> {
     let config = repo.get("config.json").map_err(err)?;
     let tokenizer = repo.get("tokenizer.json").map_err(err)?;
     let tokenizer_config = repo.get("tokenizer_config.json").ok();
-    let weights = match repo.get("model.safetensors") {
-        Ok(p) => vec![p],
-        Err(_) => {
-            let index = repo.get("model.safetensors.index.json").map_err(err)?;
-            let shards = shards_from_index(&index)?;
-            for s in &shards {
-                let name = s.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                repo.get(name).map_err(err)?;
-            }
-            shards
-        }
-    };
+    let weights = download_weights(&repo, &format!("{id}@{revision}"))?;
     Ok(ModelFiles { config, weights, tokenizer, tokenizer_config })
+}
+
+/// Safetensors first, then PyTorch `.bin`: the single file, else the shards its index names.
+fn download_weights(repo: &hf_hub::api::sync::ApiRepo, what: &str) -> Result<Vec<PathBuf>> {
+    let err = |e: hf_hub::api::sync::ApiError| Error::Hub(format!("{what}: {e}"));
+    let mut first_miss = None;
+    for single in ["model.safetensors", "pytorch_model.bin"] {
+        match repo.get(single) {
+            Ok(p) => return Ok(vec![p]),
+            Err(e) => {
+                first_miss.get_or_insert(e.to_string());
+            }
+        }
+        let Ok(index) = repo.get(&format!("{single}.index.json")) else { continue };
+        let shards = shards_from_index(&index)?;
+        for s in &shards {
+            repo.get(s.file_name().and_then(|n| n.to_str()).unwrap_or_default()).map_err(err)?;
+        }
+        return Ok(shards);
+    }
+    Err(Error::Hub(format!(
+        "{what}: no model.safetensors or pytorch_model.bin, nor a sharded index ({})",
+        first_miss.unwrap_or_default()
+    )))
 }
 
 #[cfg(test)]
@@ -184,6 +208,41 @@ mod tests {
             Source::Hub { id: "HuggingFaceTB/SmolLM2-135M".into(), revision: "v1.0".into() }
         );
         assert!(matches!(Source::parse("org/name").unwrap(), Source::Hub { revision, .. } if revision == "main"));
+    }
+
+    fn folder(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            std::fs::write(dir.path().join(f), "{}").unwrap();
+        }
+        dir
+    }
+
+    fn names(dir: &tempfile::TempDir) -> Vec<String> {
+        let files = weight_files(dir.path()).unwrap();
+        files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn safetensors_win_over_pytorch_bin() {
+        let d = folder(&["model.safetensors", "pytorch_model.bin"]);
+        assert_eq!(names(&d), ["model.safetensors"]);
+        let d = folder(&["model-00002-of-00002.safetensors", "model-00001-of-00002.safetensors", "pytorch_model.bin"]);
+        assert_eq!(names(&d), ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
+    }
+
+    #[test]
+    fn pytorch_bin_single_indexed_or_globbed() {
+        assert_eq!(names(&folder(&["pytorch_model.bin"])), ["pytorch_model.bin"]);
+        let d = folder(&["pytorch_model-00002-of-00002.bin", "pytorch_model-00001-of-00002.bin"]);
+        assert_eq!(names(&d), ["pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"]);
+        let d = folder(&[]);
+        let index =
+            r#"{"weight_map": {"a": "pytorch_model-2.bin", "b": "pytorch_model-1.bin", "c": "pytorch_model-2.bin"}}"#;
+        std::fs::write(d.path().join("pytorch_model.bin.index.json"), index).unwrap();
+        assert_eq!(names(&d), ["pytorch_model-1.bin", "pytorch_model-2.bin"]);
+        let e = weight_files(folder(&["tokenizer.json"]).path()).unwrap_err();
+        assert!(matches!(e, Error::NotFound { path } if path.ends_with("model.safetensors")));
     }
 
     #[test]

@@ -1,18 +1,68 @@
-//! Named weight tensors from safetensors files (memory-mapped) or from GGUF
-//! (kept as quantized rows, dequantized only where an f32 tensor is needed).
-//! Every lookup checks the shape the config expects and names the tensor and
-//! file when something is wrong.
+//! Named weight tensors from safetensors files (memory-mapped), PyTorch
+//! `pytorch_model*.bin` checkpoints (read lazily, one tensor at a time) or
+//! GGUF (kept as quantized rows, dequantized only where an f32 tensor is
+//! needed). Every lookup checks the shape the config expects and names the
+//! tensor and file when something is wrong.
 
 use super::gemv::GemvWeights;
 use crate::error::{Error, Result};
+use candle_core::pickle::PthTensors;
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// One weights file.
+enum Store {
+    Safetensors(MmapedSafetensors),
+    /// A `torch.save`d state dict (zip of a pickle and raw storages).
+    Pickle(PthTensors),
+}
+
+impl Store {
+    fn open(p: &Path, pickle: bool) -> Result<Self> {
+        if !p.exists() {
+            return Err(Error::NotFound { path: p.into() });
+        }
+        if pickle {
+            let pth = PthTensors::new(p, None)
+                .map_err(|e| Error::bad_file(p, format!("not a readable PyTorch checkpoint ({})", one_line(&e))))?;
+            if pth.tensor_infos().is_empty() {
+                return Err(Error::bad_file(p, "PyTorch checkpoint holds no tensors (expected a state dict)"));
+            }
+            return Ok(Store::Pickle(pth));
+        }
+        // SAFETY: the file is only read; mmap is how candle loads safetensors.
+        let st = unsafe { MmapedSafetensors::new(p) }
+            .map_err(|e| Error::bad_file(p, format!("not a valid safetensors file ({})", one_line(&e))))?;
+        Ok(Store::Safetensors(st))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Store::Safetensors(st) => st.get(name).is_ok(),
+            Store::Pickle(pth) => pth.tensor_infos().contains_key(name),
+        }
+    }
+
+    /// The tensor on the CPU-or-`device`, as stored (None when absent).
+    fn load(&self, name: &str, device: &Device) -> candle_core::Result<Option<Tensor>> {
+        match self {
+            Store::Safetensors(st) if st.get(name).is_ok() => st.load(name, device).map(Some),
+            Store::Safetensors(_) => Ok(None),
+            Store::Pickle(pth) => pth.get(name)?.map(|t| t.to_device(device)).transpose(),
+        }
+    }
+}
+
+/// `pytorch_model.bin` and its shards (also `.pt` / `.pth`), told by extension.
+pub fn is_pickle(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "bin" | "pt" | "pth"))
+}
+
 pub struct Weights {
-    files: Vec<(PathBuf, MmapedSafetensors)>,
+    files: Vec<(PathBuf, Store)>,
     map: HashMap<String, Tensor>,
     rows: HashMap<String, Arc<GemvWeights>>,
     origin: PathBuf,
@@ -21,17 +71,17 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// Safetensors files, or PyTorch checkpoints where the extension says so (`is_pickle`).
+    pub fn from_files(paths: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {
+        Self::open(paths, is_pickle, device, dtype)
+    }
+
     pub fn from_safetensors(paths: &[PathBuf], device: &Device, dtype: DType) -> Result<Self> {
-        let mut files = Vec::with_capacity(paths.len());
-        for p in paths {
-            if !p.exists() {
-                return Err(Error::NotFound { path: p.clone() });
-            }
-            // SAFETY: the file is only read; mmap is how candle loads safetensors.
-            let st = unsafe { MmapedSafetensors::new(p) }
-                .map_err(|e| Error::bad_file(p, format!("not a valid safetensors file ({})", one_line(&e))))?;
-            files.push((p.clone(), st));
-        }
+        Self::open(paths, |_| false, device, dtype)
+    }
+
+    fn open(paths: &[PathBuf], pickle: impl Fn(&Path) -> bool, device: &Device, dtype: DType) -> Result<Self> {
+        let files = paths.iter().map(|p| Ok((p.clone(), Store::open(p, pickle(p))?))).collect::<Result<Vec<_>>>()?;
         let origin = paths.first().cloned().unwrap_or_default();
         Ok(Self { files, map: HashMap::new(), rows: HashMap::new(), origin, device: device.clone(), dtype })
     }
@@ -59,7 +109,7 @@ impl Weights {
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
             || self.rows.contains_key(name)
-            || self.files.iter().any(|(_, st)| st.get(name).is_ok())
+            || self.files.iter().any(|(_, st)| st.contains(name))
     }
 
     /// The tensor `name`, which must have shape `shape`.
@@ -102,12 +152,9 @@ impl Weights {
             return Ok((t, &self.origin));
         }
         for (path, st) in &self.files {
-            if st.get(name).is_ok() {
-                let t = st
-                    .load(name, &self.device)
-                    .and_then(|t| t.to_dtype(self.dtype))
-                    .map_err(|e| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e))))?;
-                return Ok((t, path));
+            let bad = |e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
+            if let Some(t) = st.load(name, &self.device).map_err(bad)? {
+                return Ok((t.to_dtype(self.dtype).map_err(bad)?, path));
             }
         }
         Err(Error::Weights(format!("tensor {name} is missing from {}", self.origin.display())))
@@ -124,4 +171,33 @@ pub fn rows_of(t: &Tensor) -> Result<GemvWeights> {
 /// candle errors can carry backtraces and context on several lines; keep the first.
 pub fn one_line(e: &candle_core::Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    }
+
+    #[test]
+    fn pytorch_bin_reads_like_safetensors() {
+        let bin = Weights::from_files(&[fixture("mamba_bin/pytorch_model.bin")], &Device::Cpu, DType::F32).unwrap();
+        let st = Weights::from_files(&[fixture("mamba_ss/model.safetensors")], &Device::Cpu, DType::F32).unwrap();
+        let name = "backbone.layers.1.mixer.x_proj.weight";
+        assert!(bin.contains(name) && !bin.contains("nope"));
+        let (a, b) = (bin.get(name, &[24, 128]).unwrap(), st.get(name, &[24, 128]).unwrap());
+        assert_eq!(
+            a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        let e = bin.get(name, &[24, 64]).unwrap_err().to_string();
+        assert!(e.contains("pytorch_model.bin has shape [24, 128] but the config implies [24, 64]"), "{e}");
+        let e = bin.get("nope", &[1]).unwrap_err().to_string();
+        assert!(e.starts_with("weights: tensor nope is missing from") && e.ends_with("pytorch_model.bin"), "{e}");
+        assert!(
+            is_pickle(Path::new("a/pytorch_model-00001-of-00002.bin")) && !is_pickle(Path::new("model.safetensors"))
+        );
+    }
 }
