@@ -3,6 +3,8 @@
 mod bench;
 mod capture;
 mod generate;
+mod heads;
+mod train;
 
 use attnviz::sample::Sampling;
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -26,6 +28,10 @@ enum Command {
     Generate(GenArgs),
     /// Measure prefill and decode speed with capture on and off.
     Bench(bench::BenchArgs),
+    /// Score every attention head on standard patterns (previous-token, sink, locality, entropy, induction).
+    Heads(heads::HeadsArgs),
+    /// Train a small model of the zoo (MHA, GQA, MQA, sliding window or Mamba) on a text corpus.
+    Train(train::TrainArgs),
 }
 
 /// Options shared by every command that generates.
@@ -88,5 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Capture(a) => capture::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Heads(a) => heads::run(a),
+        Command::Train(a) => train::run(a),
     }
 }

@@ -9,9 +9,11 @@
 
 pub mod capture;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod sample;
 pub mod session;
 pub mod trace;
+pub mod train;
 
 pub use error::{Error, Result};
