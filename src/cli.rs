@@ -4,6 +4,7 @@ mod bench;
 mod capture;
 mod generate;
 mod heads;
+mod models;
 mod train;
 
 use attnviz::sample::Sampling;
@@ -32,13 +33,16 @@ enum Command {
     Heads(heads::HeadsArgs),
     /// Train a small model of the zoo (MHA, GQA, MQA, sliding window or Mamba) on a text corpus.
     Train(train::TrainArgs),
+    /// List the models built into attnviz and those in the local Hugging Face cache.
+    Models(models::ModelsArgs),
 }
 
 /// Options shared by every command that generates.
 #[derive(ClapArgs, Clone)]
 pub struct GenArgs {
-    /// A Hugging Face model folder, a Hub id (org/name[@revision]) or a .gguf file.
-    #[arg(long)]
+    /// A zoo model (tiny-mha, tiny-gqa, tiny-mqa, tiny-swa, tiny-mamba; see `attnviz models`), a Hugging Face
+    /// model folder, a Hub id (org/name[@revision]) or a .gguf file.
+    #[arg(long, default_value = attnviz::model::zoo::DEFAULT)]
     pub model: String,
     /// The prompt text.
     #[arg(long)]
@@ -96,5 +100,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Heads(a) => heads::run(a),
         Command::Train(a) => train::run(a),
+        Command::Models(a) => models::run(a),
     }
 }

@@ -1,6 +1,7 @@
 //! Loading models: a `--model SRC` string becomes a ready `Model` and its
 //! `Tokenizer`, whatever the source (folder, Hub id, GGUF).
 
+pub mod catalog;
 pub mod config;
 pub mod decoder;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod rope;
 pub mod source;
 pub mod tokenizer;
 pub mod weights;
+pub mod zoo;
 
 use crate::error::{Error, Result};
 use candle_core::{DType, Device};
@@ -57,6 +59,7 @@ pub fn load(src: &str, device: &Device) -> Result<Loaded> {
         Source::Folder(dir) => load_files(&source::folder_files(&dir)?, device)?,
         Source::Hub { id, revision } => load_files(&source::hub_files(&id, &revision)?, device)?,
         Source::Gguf(path) => load_gguf(&path, device)?,
+        Source::Zoo(m) => load_zoo(m, device)?,
     };
     Ok(Loaded { model, tokenizer, source: src.to_string() })
 }
@@ -66,22 +69,47 @@ fn load_files(files: &ModelFiles, device: &Device) -> Result<(Model, Tokenizer)>
     let dir = files.config.parent().unwrap_or(Path::new("."));
     let extra_eos = generation_eos(&dir.join("generation_config.json"))?;
     // Parse the config before touching weights, so a wrong architecture is named first.
-    let family = if mamba::MambaConfig::is_mamba(&json) {
-        let mut cfg = mamba::MambaConfig::from_json(&json)?;
-        merge(&mut cfg.eos_token_ids, &extra_eos);
-        Err(cfg)
-    } else {
-        let mut cfg = Config::from_json(&json)?;
-        merge(&mut cfg.eos_token_ids, &extra_eos);
-        Ok(cfg)
-    };
+    let family = family(&json, &extra_eos)?;
     let tokenizer = Tokenizer::from_files(&files.tokenizer, files.tokenizer_config.as_deref())?;
     let weights = weights::Weights::from_files(&files.weights, device, DType::F32)?;
-    let model = match family {
-        Ok(cfg) => Model::Decoder(Decoder::load(cfg, &weights)?),
-        Err(cfg) => Model::Mamba(mamba::Mamba::load(cfg, &weights)?),
+    Ok((build(family, &weights)?, tokenizer))
+}
+
+/// A zoo model from the bytes compiled into the binary.
+fn load_zoo(m: &'static zoo::Embedded, device: &Device) -> Result<(Model, Tokenizer)> {
+    let origin = Path::new(m.name);
+    let (config, weights, tokenizer) = m.parts()?;
+    let parse = |text: &str, file: &str| -> Result<serde_json::Value> {
+        serde_json::from_str(text).map_err(|e| Error::bad_file(origin.join(file), format!("not valid JSON ({e})")))
     };
-    Ok((model, tokenizer))
+    let extra_eos = match m.generation_config {
+        Some(text) => eos_ids(&parse(text, "generation_config.json")?),
+        None => vec![],
+    };
+    let family = family(&parse(config, "config.json")?, &extra_eos)?;
+    let tokenizer = Tokenizer::from_json_text(tokenizer, m.tokenizer_config, origin)?;
+    let weights = weights::Weights::from_embedded(origin, weights, device, DType::F32)?;
+    Ok((build(family, &weights)?, tokenizer))
+}
+
+/// The typed config of either family, with generation_config's eos ids merged in.
+fn family(json: &serde_json::Value, extra_eos: &[u32]) -> Result<std::result::Result<Config, mamba::MambaConfig>> {
+    Ok(if mamba::MambaConfig::is_mamba(json) {
+        let mut cfg = mamba::MambaConfig::from_json(json)?;
+        merge(&mut cfg.eos_token_ids, extra_eos);
+        Err(cfg)
+    } else {
+        let mut cfg = Config::from_json(json)?;
+        merge(&mut cfg.eos_token_ids, extra_eos);
+        Ok(cfg)
+    })
+}
+
+fn build(family: std::result::Result<Config, mamba::MambaConfig>, weights: &weights::Weights) -> Result<Model> {
+    Ok(match family {
+        Ok(cfg) => Model::Decoder(Decoder::load(cfg, weights)?),
+        Err(cfg) => Model::Mamba(mamba::Mamba::load(cfg, weights)?),
+    })
 }
 
 fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
@@ -111,9 +139,13 @@ fn generation_eos(path: &Path) -> Result<Vec<u32>> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(vec![]) };
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not valid JSON ({e})")))?;
-    Ok(match json.get("eos_token_id") {
+    Ok(eos_ids(&json))
+}
+
+fn eos_ids(json: &serde_json::Value) -> Vec<u32> {
+    match json.get("eos_token_id") {
         Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
         Some(v) => v.as_u64().map(|v| v as u32).into_iter().collect(),
         None => vec![],
-    })
+    }
 }

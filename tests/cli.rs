@@ -4,17 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
-
-fn copy_case(case: &str, to: &Path) -> PathBuf {
-    let dst = to.join(case);
-    std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(fixtures().join(case)).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-    }
-    dst
-}
+use std::path::Path;
 
 /// Run a capture that must fail; return its one error line.
 fn fails(model: &str, prompt: &str, env: &[(&str, &str)]) -> String {
@@ -42,7 +32,7 @@ fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn missing_weights_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("llama_mha", tmp.path());
+    let dir = copy_fixture("llama_mha", tmp.path());
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     let e = fails(dir.to_str().unwrap(), "hello", &[]);
     assert!(e.contains("model.safetensors") && e.contains("not found"), "{e}");
@@ -51,7 +41,7 @@ fn missing_weights_are_named() {
 #[test]
 fn truncated_weights_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("llama_mha", tmp.path());
+    let dir = copy_fixture("llama_mha", tmp.path());
     let w = dir.join("model.safetensors");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
@@ -62,7 +52,7 @@ fn truncated_weights_are_named() {
 #[test]
 fn corrupt_safetensors_header_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("gpt2", tmp.path());
+    let dir = copy_fixture("gpt2", tmp.path());
     let w = dir.join("model.safetensors");
     let mut bytes = std::fs::read(&w).unwrap();
     bytes[8..40].copy_from_slice(&[b'#'; 32]);
@@ -90,7 +80,7 @@ fn corrupt_gguf_header_is_named() {
 #[test]
 fn config_disagreeing_with_weights_names_the_tensor() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("llama_gqa", tmp.path());
+    let dir = copy_fixture("llama_gqa", tmp.path());
     edit_config(&dir, |j| j["intermediate_size"] = 96.into());
     let e = fails(dir.to_str().unwrap(), "hello", &[]);
     assert!(e.contains("mlp.gate_proj.weight") && e.contains("[128, 64]") && e.contains("[96, 64]"), "{e}");
@@ -99,7 +89,7 @@ fn config_disagreeing_with_weights_names_the_tensor() {
 #[test]
 fn missing_tokenizer_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("llama_mha", tmp.path());
+    let dir = copy_fixture("llama_mha", tmp.path());
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
     let e = fails(dir.to_str().unwrap(), "hello", &[]);
     assert!(e.contains("tokenizer.json") && e.contains("not found"), "{e}");
@@ -108,7 +98,7 @@ fn missing_tokenizer_is_named() {
 #[test]
 fn unknown_architecture_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_case("llama_mha", tmp.path());
+    let dir = copy_fixture("llama_mha", tmp.path());
     edit_config(&dir, |j| j["model_type"] = "bert".into());
     let e = fails(dir.to_str().unwrap(), "hello", &[]);
     assert!(e.contains("\"bert\"") && e.contains("llama, mistral, qwen2, gpt2"), "{e}");
@@ -152,7 +142,7 @@ fn hub_id_resolves_from_cache_offline() {
     let repo = home.path().join("hub/models--org--tiny");
     let snap = repo.join("snapshots").join(commit);
     std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
-    let copied = copy_case("llama_gqa", home.path());
+    let copied = copy_fixture("llama_gqa", home.path());
     std::fs::rename(copied, &snap).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), commit).unwrap();

@@ -279,20 +279,10 @@ fn fails(model: &Path) -> String {
     lines[0].to_string()
 }
 
-fn copy_dir(case: &str, to: &Path) -> PathBuf {
-    let dst = to.join(case);
-    std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(fixtures().join(case)).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-    }
-    dst
-}
-
 #[test]
 fn truncated_or_corrupt_pytorch_bin_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_dir("mamba_bin", tmp.path());
+    let dir = copy_fixture("mamba_bin", tmp.path());
     let w = dir.join("pytorch_model.bin");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
@@ -306,7 +296,7 @@ fn truncated_or_corrupt_pytorch_bin_is_named() {
 #[test]
 fn missing_shard_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_dir("llama_gqa_bin", tmp.path());
+    let dir = copy_fixture("llama_gqa_bin", tmp.path());
     std::fs::remove_file(dir.join("pytorch_model-00002-of-00002.bin")).unwrap();
     let e = fails(&dir);
     assert!(e.contains("pytorch_model-00002-of-00002.bin: not found"), "{e}");

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    #[arg(long)]
+    /// A zoo model (tiny-mha, tiny-gqa, tiny-mqa, tiny-swa, tiny-mamba; see `attnviz models`), a Hugging Face
+    /// model folder, a Hub id (org/name[@revision]) or a .gguf file.
+    #[arg(long, default_value = attnviz::model::zoo::DEFAULT)]
     pub model: String,
     #[arg(long, default_value_t = 64)]
     pub prompt_tokens: usize,

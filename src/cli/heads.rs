@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 #[derive(Args)]
 pub struct HeadsArgs {
-    /// A Hugging Face model folder, a Hub id (org/name[@revision]) or a .gguf file.
-    #[arg(long)]
+    /// A zoo model (tiny-mha, tiny-gqa, tiny-mqa, tiny-swa, tiny-mamba; see `attnviz models`), a Hugging Face
+    /// model folder, a Hub id (org/name[@revision]) or a .gguf file.
+    #[arg(long, default_value = attnviz::model::zoo::DEFAULT)]
     pub model: String,
     /// The text to score on; default: a built-in sentence said twice, so induction heads show.
     #[arg(long)]

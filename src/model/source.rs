@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 pub enum Source {
     Folder(PathBuf),
     Gguf(PathBuf),
-    Hub { id: String, revision: String },
+    Hub {
+        id: String,
+        revision: String,
+    },
+    /// A model compiled into the binary (`model::zoo`).
+    Zoo(&'static super::zoo::Embedded),
 }
 
 /// The files of a Hugging Face-format model.
@@ -37,6 +42,12 @@ impl Source {
             } else {
                 Err(Error::bad_file(path, "expected a model folder, a .gguf file or a Hub id"))
             };
+        }
+        if let Some(m) = super::zoo::get(src) {
+            return Ok(Source::Zoo(m));
+        }
+        if super::zoo::is_zoo_name(src) {
+            return Err(Error::Usage(format!("{src}: no such zoo model (built in: {})", super::zoo::names())));
         }
         if src.ends_with(".gguf") || src.starts_with('.') || src.starts_with('/') || src.matches('/').count() != 1 {
             return Err(Error::NotFound { path: path.into() });
@@ -123,6 +134,11 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
 
 fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "False"))
+}
+
+/// Where Hub downloads are cached (`HF_HUB_CACHE`, else `HF_HOME`/hub, else ~/.cache/huggingface/hub).
+pub fn cache_root() -> PathBuf {
+    cache().path().clone()
 }
 
 fn cache() -> Cache {

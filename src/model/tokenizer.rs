@@ -59,18 +59,37 @@ impl Tokenizer {
     /// named "default" is taken). Without a template there, a `chat_template.jinja` beside
     /// the config (newer Hub repos keep it in its own file) is used.
     pub fn from_files(tokenizer_json: &Path, tokenizer_config: Option<&Path>) -> Result<Self> {
-        let text = read_text(tokenizer_json)?;
-        let inner: tokenizers::Tokenizer =
-            text.parse().map_err(|e| Error::bad_file(tokenizer_json, format!("not a tokenizer.json: {e}")))?;
         let config = match tokenizer_config {
-            Some(path) => read_config(path)?,
+            Some(path) => parse_config(&read_text(path)?, path)?,
             None => TokenizerConfig::default(),
         };
+        let template_beside = || read_jinja_beside(tokenizer_config.unwrap_or(tokenizer_json));
+        Self::from_parts(&read_text(tokenizer_json)?, config, template_beside, tokenizer_json)
+    }
+
+    /// From the texts of tokenizer.json and tokenizer_config.json held in
+    /// memory (the zoo); `source` names them in errors.
+    pub fn from_json_text(tokenizer_json: &str, tokenizer_config: Option<&str>, source: &Path) -> Result<Self> {
+        let config = match tokenizer_config {
+            Some(text) => parse_config(text, &source.join("tokenizer_config.json"))?,
+            None => TokenizerConfig::default(),
+        };
+        Self::from_parts(tokenizer_json, config, || Ok(None), &source.join("tokenizer.json"))
+    }
+
+    fn from_parts(
+        json: &str,
+        config: TokenizerConfig,
+        template_beside: impl FnOnce() -> Result<Option<String>>,
+        path: &Path,
+    ) -> Result<Self> {
+        let inner: tokenizers::Tokenizer =
+            json.parse().map_err(|e| Error::bad_file(path, format!("not a tokenizer.json: {e}")))?;
         let chat_template = match config.chat_template {
             Some(t) => Some(t),
-            None => read_jinja_beside(tokenizer_config.unwrap_or(tokenizer_json))?,
+            None => template_beside()?,
         };
-        Ok(Self::assemble(inner, chat_template, config.bos, config.eos, tokenizer_json))
+        Ok(Self::assemble(inner, chat_template, config.bos, config.eos, path))
     }
 
     /// Rebuild the tokenizer a GGUF file describes from its `tokenizer.ggml.*` metadata.
@@ -251,10 +270,9 @@ fn read_text(path: &Path) -> Result<String> {
     }
 }
 
-fn read_config(path: &Path) -> Result<TokenizerConfig> {
-    let text = read_text(path)?;
+fn parse_config(text: &str, path: &Path) -> Result<TokenizerConfig> {
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| Error::bad_file(path, format!("not JSON: {e}")))?;
     Ok(TokenizerConfig {
         chat_template: config_chat_template(&json, path)?,
         bos: config_token(&json, "bos_token"),

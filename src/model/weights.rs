@@ -7,7 +7,7 @@
 use super::gemv::GemvWeights;
 use crate::error::{Error, Result};
 use candle_core::pickle::PthTensors;
-use candle_core::safetensors::MmapedSafetensors;
+use candle_core::safetensors::{MmapedSafetensors, SliceSafetensors};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,8 @@ enum Store {
     Safetensors(MmapedSafetensors),
     /// A `torch.save`d state dict (zip of a pickle and raw storages).
     Pickle(PthTensors),
+    /// Safetensors bytes compiled into the binary (the zoo).
+    Embedded(SliceSafetensors<'static>),
 }
 
 impl Store {
@@ -43,6 +45,7 @@ impl Store {
         match self {
             Store::Safetensors(st) => st.get(name).is_ok(),
             Store::Pickle(pth) => pth.tensor_infos().contains_key(name),
+            Store::Embedded(st) => st.get(name).is_ok(),
         }
     }
 
@@ -52,6 +55,8 @@ impl Store {
             Store::Safetensors(st) if st.get(name).is_ok() => st.load(name, device).map(Some),
             Store::Safetensors(_) => Ok(None),
             Store::Pickle(pth) => pth.get(name)?.map(|t| t.to_device(device)).transpose(),
+            Store::Embedded(st) if st.get(name).is_ok() => st.load(name, device).map(Some),
+            Store::Embedded(_) => Ok(None),
         }
     }
 }
@@ -84,6 +89,21 @@ impl Weights {
         let files = paths.iter().map(|p| Ok((p.clone(), Store::open(p, pickle(p))?))).collect::<Result<Vec<_>>>()?;
         let origin = paths.first().cloned().unwrap_or_default();
         Ok(Self { files, map: HashMap::new(), rows: HashMap::new(), origin, device: device.clone(), dtype })
+    }
+
+    /// Safetensors bytes held in memory; `origin` names them in errors.
+    pub fn from_embedded(origin: &Path, bytes: &'static [u8], device: &Device, dtype: DType) -> Result<Self> {
+        let st = SliceSafetensors::new(bytes)
+            .map_err(|e| Error::bad_file(origin, format!("not a valid safetensors file ({})", one_line(&e))))?;
+        let files = vec![(origin.join("model.safetensors"), Store::Embedded(st))];
+        Ok(Self {
+            files,
+            map: HashMap::new(),
+            rows: HashMap::new(),
+            origin: origin.into(),
+            device: device.clone(),
+            dtype,
+        })
     }
 
     /// Tensors already in memory, plus matrices kept as (quantized) rows.

@@ -76,3 +76,14 @@ pub fn max_diff(what: &str, a: &(Vec<usize>, Vec<f32>), b: &(Vec<usize>, Vec<f32
     assert_eq!(a.0, b.0, "{what}: shapes differ");
     a.1.iter().zip(&b.1).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Copy fixture folder `case` into `to` (tests that edit or break files work on the copy).
+pub fn copy_fixture(case: &str, to: &Path) -> PathBuf {
+    let dst = to.join(case);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(fixtures().join(case)).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+    }
+    dst
+}
