@@ -96,11 +96,10 @@ fn an_unknown_zoo_name_is_one_line() {
     assert!(err.contains("tiny-gpt9") && err.contains("tiny-gqa"), "{err}");
 }
 
-/// The zoo's transformers have a real previous-token head (score ≥ 0.5).
-/// tiny-swa (seed 0) peaks at 0.44 on the built-in probe and is not checked yet.
+/// Every transformer of the zoo has a real previous-token head (score ≥ 0.5).
 #[test]
 fn heads_finds_a_previous_token_head_in_every_transformer() {
-    for m in &ZOO[..3] {
+    for m in &ZOO[..4] {
         let (code, out, err, _dir) = run_in_empty_dir(&["heads", "--model", m, "--json"]);
         assert_eq!(code, 0, "{m}: {err}");
         let v: Value = serde_json::from_str(&out).expect("JSON");
