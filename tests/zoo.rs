@@ -115,3 +115,36 @@ fn heads_finds_a_previous_token_head_in_every_transformer() {
     assert_ne!(code, 0);
     assert!(err.contains("no attention"), "{err}");
 }
+
+/// Models in the Hugging Face cache are listed after the zoo, sized from their headers.
+#[test]
+fn models_lists_the_hugging_face_cache() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = cache.path().join("models--org--tiny-gqa-fixture");
+    std::fs::create_dir_all(repo.join("snapshots")).expect("mkdir");
+    let copied = common::copy_fixture("llama_gqa", cache.path());
+    std::fs::rename(copied, repo.join("snapshots").join(commit)).expect("rename");
+    std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
+    std::fs::write(repo.join("refs/main"), commit).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_attnviz"))
+        .args(["models", "--json"])
+        .env("HF_HUB_CACHE", cache.path())
+        .output()
+        .expect("run attnviz");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let e = all.iter().find(|e| e["origin"] == "hf-cache").expect("the cached model is listed");
+    assert_eq!(e["name"], "org/tiny-gqa-fixture");
+    // Parameters summed from the safetensors header equal the fixture's own tensor sizes.
+    let st = StFile::read(&common::fixtures().join("llama_gqa/model.safetensors"));
+    let want: usize = st.f32s.values().map(|(shape, _)| shape.iter().product::<usize>()).sum();
+    assert_eq!(e["parameters"].as_u64(), Some(want as u64));
+    let cfg: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixtures().join("llama_gqa/config.json")).expect("config"),
+    )
+    .expect("JSON");
+    assert_eq!(e["heads"][0], cfg["num_attention_heads"]);
+    assert_eq!(e["heads"][1], cfg["num_key_value_heads"]);
+    assert_eq!(e["layers"], cfg["num_hidden_layers"]);
+}
