@@ -23,12 +23,7 @@ fn heads_json(case: &str, extra: &[&str]) -> Value {
 
 /// Run `attnviz heads` expecting failure; return its one error line.
 fn fails(args: &[&str]) -> String {
-    let (code, out, err) = attnviz(args, &[]);
-    assert_eq!(code, 1, "expected failure: {out}{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line: {err}");
-    assert!(lines[0].starts_with("attnviz: error: ") && !err.contains("panicked"), "{err}");
-    lines[0].to_string()
+    error_line(args, &[])
 }
 
 /// The five scores of one head from its [P, P] attention, by the README's

@@ -269,14 +269,7 @@ fn hub_snapshot_with_only_pytorch_bin() {
 
 /// Run a short generation that must fail; return its one error line.
 fn fails(model: &Path) -> String {
-    let (code, _, err) =
-        attnviz(&["generate", "--model", model.to_str().unwrap(), "--prompt", "The sea", "--max-new-tokens", "1"], &[]);
-    assert_eq!(code, 1, "expected failure, got {code}: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line: {err}");
-    assert!(lines[0].starts_with("attnviz: error: "), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
-    lines[0].to_string()
+    error_line(&["generate", "--model", model.to_str().unwrap(), "--prompt", "The sea", "--max-new-tokens", "1"], &[])
 }
 
 #[test]

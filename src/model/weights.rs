@@ -87,8 +87,11 @@ impl Weights {
 
     fn open(paths: &[PathBuf], pickle: impl Fn(&Path) -> bool, device: &Device, dtype: DType) -> Result<Self> {
         let files = paths.iter().map(|p| Ok((p.clone(), Store::open(p, pickle(p))?))).collect::<Result<Vec<_>>>()?;
-        let origin = paths.first().cloned().unwrap_or_default();
-        Ok(Self { files, map: HashMap::new(), rows: HashMap::new(), origin, device: device.clone(), dtype })
+        Ok(Self::of_files(files, paths.first().cloned().unwrap_or_default(), device, dtype))
+    }
+
+    fn of_files(files: Vec<(PathBuf, Store)>, origin: PathBuf, device: &Device, dtype: DType) -> Self {
+        Self { files, map: HashMap::new(), rows: HashMap::new(), origin, device: device.clone(), dtype }
     }
 
     /// Safetensors bytes held in memory; `origin` names them in errors.

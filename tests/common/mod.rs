@@ -87,3 +87,15 @@ pub fn copy_fixture(case: &str, to: &Path) -> PathBuf {
     }
     dst
 }
+
+/// Run attnviz where it must fail; check it exits 1 with one `attnviz: error:` line and no panic,
+/// and return that line.
+pub fn error_line(args: &[&str], env: &[(&str, &str)]) -> String {
+    let (code, out, err) = attnviz(args, env);
+    assert_eq!(code, 1, "expected failure, got {code}: {out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line: {err}");
+    assert!(lines[0].starts_with("attnviz: error: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    lines[0].to_string()
+}
