@@ -15,5 +15,6 @@ pub mod sample;
 pub mod session;
 pub mod trace;
 pub mod train;
+pub mod tui;
 
 pub use error::{Error, Result};

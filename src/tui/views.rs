@@ -1,0 +1,2 @@
+//! One widget per view. Each draws plain data (`super::data`) with a theme
+//! and has no side effects.
