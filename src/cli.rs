@@ -1,11 +1,13 @@
 //! Command-line arguments and the subcommands behind them.
 
 mod bench;
+mod bench_ui;
 mod capture;
 mod generate;
 mod heads;
 mod models;
 mod train;
+mod ui;
 
 use attnviz::sample::Sampling;
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -14,15 +16,24 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 #[command(
     name = "attnviz",
     version,
-    about = "Watch a language model's attention, KV cache and state while it generates"
+    about = "Watch a language model's attention, KV cache and state while it generates",
+    long_about = "Watch a language model's attention, KV cache and state while it generates.\n\n\
+        With no command, attnviz opens the explorer: a terminal UI that loads the model, generates from the prompt \
+        and shows every head's attention, the head grid, the KV cache (or Mamba's state) live. Press ? in it for \
+        the keys."
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    ui: ui::UiArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Open a trace file written by `capture` in the explorer, without the model.
+    View(ui::ViewArgs),
     /// Generate from a prompt and write every head's attention, the logits and KV-cache sizes to a safetensors trace.
     Capture(capture::CaptureArgs),
     /// Generate from a prompt and stream the text, with per-step timings and cache sizes.
@@ -94,7 +105,9 @@ impl GenArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.command {
+    let Some(command) = args.command else { return ui::run(args.ui) };
+    match command {
+        Command::View(a) => ui::view(a),
         Command::Capture(a) => capture::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),

@@ -6,6 +6,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    attnviz::tui::mark_start();
     // candle asks for the thread count on every matmul and, unless this is set,
     // re-reads the cgroup and cpuinfo files each time.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {

@@ -158,6 +158,17 @@ impl Pattern {
         }
     }
 
+    /// A short label for narrow places (the TUI).
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::PreviousToken => "previous-token",
+            Pattern::FirstToken => "sink",
+            Pattern::Locality => "locality",
+            Pattern::Entropy => "entropy",
+            Pattern::Induction => "induction",
+        }
+    }
+
     pub fn of(self, s: &HeadScores) -> Option<f32> {
         match self {
             Pattern::PreviousToken => Some(s.previous_token),

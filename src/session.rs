@@ -9,7 +9,7 @@ use crate::sample::{Sampler, Sampling};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -61,21 +61,82 @@ pub enum Event {
 
 pub struct Session {
     events: Receiver<Event>,
-    cancel: Arc<AtomicBool>,
+    control: Arc<Control>,
     worker: Option<JoinHandle<Model>>,
+}
+
+/// How the consumer steers a run between forward passes: cancel it, or
+/// hold it (pause, single-step, several models in lockstep) by saying how
+/// many forward passes it may have run.
+#[derive(Debug, Default)]
+pub struct Control {
+    cancelled: AtomicBool,
+    /// None: no limit; Some(n): forward pass n (0 = prefill) waits until allowed.
+    allowed: Mutex<Option<usize>>,
+    changed: Condvar,
+}
+
+impl Control {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.set(None);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Let the run go on without stopping.
+    pub fn run_freely(&self) {
+        self.set(None);
+    }
+
+    /// Let the run do forward passes 0..n and then wait.
+    pub fn allow(&self, n: usize) {
+        self.set(Some(n));
+    }
+
+    fn set(&self, allowed: Option<usize>) {
+        if let Ok(mut a) = self.allowed.lock() {
+            *a = allowed;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Block until forward pass `index` may run; false when cancelled.
+    fn wait_for(&self, index: usize) -> bool {
+        let Ok(mut a) = self.allowed.lock() else { return false };
+        while !self.is_cancelled() && a.is_some_and(|n| index >= n) {
+            match self.changed.wait(a) {
+                Ok(g) => a = g,
+                Err(_) => return false,
+            }
+        }
+        !self.is_cancelled()
+    }
 }
 
 impl Session {
     /// Start generating from `prompt` (already tokenized). The model is
     /// reset first and handed back by `finish`.
-    pub fn start(mut model: Model, tokenizer: Arc<Tokenizer>, prompt: Vec<u32>, opts: Options) -> Self {
+    pub fn start(model: Model, tokenizer: Arc<Tokenizer>, prompt: Vec<u32>, opts: Options) -> Self {
+        Self::start_with(model, tokenizer, prompt, opts, Arc::new(Control::default()))
+    }
+
+    /// Start under a `Control` made beforehand (e.g. already holding the run before its prefill).
+    pub fn start_with(
+        mut model: Model,
+        tokenizer: Arc<Tokenizer>,
+        prompt: Vec<u32>,
+        opts: Options,
+        control: Arc<Control>,
+    ) -> Self {
         let (tx, events) = channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let stop = cancel.clone();
+        let ctl = control.clone();
         let worker = std::thread::spawn(move || {
             model.reset();
             let end =
-                match run(&mut model, &tokenizer, &prompt, &opts, &stop, |s| tx.send(Event::Step(Box::new(s))).is_ok())
+                match run(&mut model, &tokenizer, &prompt, &opts, &ctl, |s| tx.send(Event::Step(Box::new(s))).is_ok())
                 {
                     Ok(reason) => Event::Done(reason),
                     Err(e) => Event::Failed(e.to_string()),
@@ -83,7 +144,12 @@ impl Session {
             let _ = tx.send(end);
             model
         });
-        Self { events, cancel, worker: Some(worker) }
+        Self { events, control, worker: Some(worker) }
+    }
+
+    /// The handle that pauses, steps and cancels this run from any thread.
+    pub fn control(&self) -> Arc<Control> {
+        self.control.clone()
     }
 
     pub fn events(&self) -> &Receiver<Event> {
@@ -92,7 +158,7 @@ impl Session {
 
     /// Ask the worker to stop after the current forward pass.
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.control.cancel();
     }
 
     /// Wait for the worker and take the model back (None if it panicked).
@@ -130,7 +196,7 @@ pub fn run(
     tokenizer: &Tokenizer,
     prompt: &[u32],
     opts: &Options,
-    cancel: &AtomicBool,
+    control: &Control,
     mut emit: impl FnMut(Step) -> bool,
 ) -> crate::Result<StopReason> {
     let eos: Vec<u32> = model.eos_token_ids().to_vec();
@@ -138,7 +204,7 @@ pub fn run(
     let mut text = TextStream::new();
     let mut feed: Vec<u32> = prompt.to_vec();
     for index in 0..opts.max_new_tokens {
-        if cancel.load(Ordering::Relaxed) {
+        if !control.wait_for(index) {
             return Ok(StopReason::Cancelled);
         }
         let start = model.position();

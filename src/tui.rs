@@ -5,7 +5,28 @@
 //! `views` are widgets drawing plain data from `data`; workers own the models
 //! and traces and send results back over channels, so a frame never waits.
 
+pub mod app;
 pub mod data;
 pub mod heatmap;
 pub mod theme;
 pub mod views;
+pub mod products;
+pub mod source;
+pub mod worker;
+pub mod keymap;
+pub mod layout;
+pub mod run;
+pub mod screen;
+pub mod terminal;
+pub mod launch;
+
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Note when the process started (the first-frame benchmark measures from here).
+pub fn mark_start() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+pub fn started() -> std::time::Instant {
+    *STARTED.get_or_init(std::time::Instant::now)
+}

@@ -23,9 +23,19 @@ pub struct BenchArgs {
     pub repeats: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Measure the explorer instead: frame-draw times of the full layout over a long trace, the first frame
+    /// after launch, and decode speed inside the UI against a plain run.
+    #[arg(long)]
+    pub ui: bool,
+    /// (--ui) Terminal size to draw, WxH.
+    #[arg(long, default_value = "240x70", requires = "ui")]
+    pub size: String,
+    /// (--ui) Positions of the trace whose frames are drawn.
+    #[arg(long, default_value_t = 2048, requires = "ui")]
+    pub positions: usize,
 }
 
-const TEXT: &str = "It is a truth universally acknowledged, that a single man in possession of a good fortune, \
+pub const TEXT: &str = "It is a truth universally acknowledged, that a single man in possession of a good fortune, \
 must be in want of a wife. However little known the feelings or views of such a man may be on his first entering \
 a neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered the \
 rightful property of some one or other of their daughters.";
@@ -36,6 +46,15 @@ struct Run {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if a.ui {
+        let size = super::bench_ui::parse_size(&a.size)?;
+        return super::bench_ui::run(super::bench_ui::UiBench {
+            model: a.model,
+            size,
+            positions: a.positions,
+            device: a.device,
+        });
+    }
     anyhow::ensure!(
         a.prompt_tokens > 0 && a.new_tokens > 0 && a.repeats > 0,
         "--prompt-tokens, --new-tokens and --repeats must be positive"

@@ -178,9 +178,17 @@ fn cached_files(cache: &Cache, id: &str, revision: &str) -> Option<ModelFiles> {
     folder_files(&snapshot_dir(cache, id, revision)?).ok()
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stop download progress bars on stderr (the terminal UI owns the screen).
+pub fn quiet_downloads() {
+    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn download(cache: Cache, id: &str, revision: &str) -> Result<ModelFiles> {
     let err = |e: hf_hub::api::sync::ApiError| Error::Hub(format!("{id}@{revision}: {e}"));
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache).with_progress(true).build().map_err(err)?;
+    let progress = !QUIET.load(std::sync::atomic::Ordering::Relaxed);
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache).with_progress(progress).build().map_err(err)?;
     let repo = api.repo(Repo::with_revision(id.into(), RepoType::Model, revision.into()));
     let config = repo.get("config.json").map_err(err)?;
     let tokenizer = repo.get("tokenizer.json").map_err(err)?;

@@ -194,40 +194,7 @@ pub struct StateView {
 }
 
 /// The head-pattern score a view sorts or tints by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pattern {
-    PreviousToken,
-    FirstToken,
-    Locality,
-    Entropy,
-    Induction,
-}
-
-impl Pattern {
-    pub const ALL: [Pattern; 5] =
-        [Pattern::PreviousToken, Pattern::FirstToken, Pattern::Locality, Pattern::Entropy, Pattern::Induction];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Pattern::PreviousToken => "previous-token",
-            Pattern::FirstToken => "sink",
-            Pattern::Locality => "locality",
-            Pattern::Entropy => "entropy",
-            Pattern::Induction => "induction",
-        }
-    }
-
-    /// The score of this pattern (None: induction with no repeated token).
-    pub fn of(self, s: &HeadScores) -> Option<f32> {
-        match self {
-            Pattern::PreviousToken => Some(s.previous_token),
-            Pattern::FirstToken => Some(s.first_token),
-            Pattern::Locality => Some(s.locality),
-            Pattern::Entropy => Some(s.entropy),
-            Pattern::Induction => s.induction,
-        }
-    }
-}
+pub use crate::metrics::Pattern;
 
 #[cfg(test)]
 mod tests {

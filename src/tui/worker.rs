@@ -1,0 +1,486 @@
+//! A pane's worker thread. It loads the model (or opens a trace file), runs
+//! generation through `session::Session`, owns the `Trace` the steps fill,
+//! and computes what the views asked for — so the UI thread only ever
+//! receives small owned results. Heavy work goes in small units (one map,
+//! one layer of thumbnails) with the inbox drained between them, and is
+//! throttled while the model generates so decoding keeps its speed.
+
+use super::data::{HeadGrid, ModelInfo, StepInfo, Token};
+use super::products::{self, MapWant};
+use super::source::Source;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::{self, Model};
+use crate::sample::Sampling;
+use crate::session::{self, Control, Event, Options, Session, StopReason};
+use crate::trace::Trace;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenRequest {
+    pub prompt: String,
+    pub chat: bool,
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    pub ignore_eos: bool,
+    /// Forward passes allowed at the start (None: free; Some(1): prefill, then wait).
+    pub allow: Option<usize>,
+}
+
+/// What the views want computed; the latest one wins.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Wants {
+    pub map: Option<MapWant>,
+    /// (layer, head or mean, query) for shading tokens.
+    pub row: Option<(usize, Option<usize>, usize)>,
+    pub grid: bool,
+    /// (layer, held step or None for the newest, pixel rows).
+    pub state: Option<(usize, Option<usize>, usize)>,
+}
+
+pub enum Job {
+    Generate(GenRequest),
+    /// Let the run do forward passes 0..n (None: run freely).
+    Allow(Option<usize>),
+    Cancel,
+    Want(Wants),
+}
+
+/// What a worker tells the app.
+#[derive(Debug)]
+pub enum Report {
+    Loaded(ModelInfo),
+    Failed(String),
+    /// A new run: the prompt's tokens (the pane starts over).
+    Started(Vec<Token>),
+    Step(StepInfo, Token),
+    Done(StopReason),
+    Map(super::data::MapView, Option<f32>),
+    Row(super::data::QueryRow),
+    Grid(HeadGrid),
+    State(Option<super::data::StateView>),
+}
+
+#[derive(Debug)]
+pub struct Message {
+    pub pane: usize,
+    pub report: Report,
+}
+
+enum Inbox {
+    Job(Job),
+    Session(u64, Event),
+    Back(Option<Model>),
+}
+
+/// Start a worker that loads `source` on `device` and then waits for jobs.
+pub fn spawn_live(pane: usize, source: String, device: String, out: Sender<Message>) -> Sender<Job> {
+    let (jobs, inbox_rx) = channel::<Job>();
+    let (tx, rx) = channel::<Inbox>();
+    forward(inbox_rx, tx.clone(), Inbox::Job);
+    std::thread::spawn(move || {
+        let send = |report| out.send(Message { pane, report }).is_ok();
+        let loaded = model::device(&device).and_then(|d| model::load(&source, &d));
+        match loaded {
+            Ok(l) => {
+                let info = model_info(&l.model, &l.source, &device);
+                if send(Report::Loaded(info)) {
+                    let mut w = Live::new(pane, l.model, Arc::new(l.tokenizer), tx, out.clone());
+                    w.run(rx);
+                }
+            }
+            Err(e) => {
+                send(Report::Failed(one_line(&e.to_string())));
+            }
+        }
+    });
+    jobs
+}
+
+/// Start a worker that answers from an already-filled source (a trace file).
+pub fn spawn_fixed(pane: usize, src: Box<dyn Source>, out: Sender<Message>) -> Sender<Job> {
+    let (jobs, rx) = channel::<Job>();
+    std::thread::spawn(move || {
+        let mut c = Computer::default();
+        loop {
+            let busy = c.busy(src.positions(), false);
+            let job = if busy { rx.try_recv().ok() } else { rx.recv().ok() };
+            match job {
+                Some(Job::Want(w)) => c.want(w),
+                Some(_) => {}
+                None if !busy => return,
+                None => {}
+            }
+            if !c.work(pane, src.as_ref(), false, &out) {
+                return;
+            }
+        }
+    });
+    jobs
+}
+
+fn forward<T: Send + 'static>(rx: Receiver<T>, tx: Sender<Inbox>, wrap: fn(T) -> Inbox) {
+    std::thread::spawn(move || {
+        for x in rx {
+            if tx.send(wrap(x)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn model_info(m: &Model, source: &str, device: &str) -> ModelInfo {
+    info_from_summary(&m.summary(source), device)
+}
+
+/// A `ModelInfo` from the JSON summary models write (and trace files keep).
+pub fn info_from_summary(s: &serde_json::Value, device: &str) -> ModelInfo {
+    use super::data::Mixing;
+    let n = |k: &str| s[k].as_u64().unwrap_or(0) as usize;
+    let mixing = if s["family"] == "state-space" {
+        Mixing::StateSpace { d_inner: n("d_inner"), d_state: n("d_state"), d_conv: n("d_conv") }
+    } else {
+        let list = |k: &str| s[k].as_array().cloned().unwrap_or_default();
+        Mixing::Attention {
+            heads: n("heads"),
+            kv_heads: n("kv_heads"),
+            head_dim: n("head_dim"),
+            kv_head_of: list("kv_head_of").iter().map(|v| v.as_u64().unwrap_or(0) as usize).collect(),
+            windows: list("windows").iter().map(|v| v.as_u64().map(|w| w as usize)).collect(),
+        }
+    };
+    let layers = n("layers").max(1);
+    ModelInfo {
+        source: s["source"].as_str().unwrap_or("?").to_string(),
+        arch: s["arch"].as_str().unwrap_or("?").to_string(),
+        layers: n("layers"),
+        mixing,
+        max_positions: n("max_positions"),
+        device: device.to_string(),
+        dtype: "f32".into(),
+        kv_bytes_per_position: n("kv_bytes_per_position") / layers,
+        state_bytes: n("state_bytes"),
+    }
+}
+
+/// Computes the wanted products, a unit at a time.
+#[derive(Default)]
+struct Computer {
+    wants: Wants,
+    /// Positions each product was last computed at (None: must recompute).
+    map_at: Option<usize>,
+    row_at: Option<usize>,
+    state_at: Option<usize>,
+    grid: Option<HeadGrid>,
+    /// Next layer of the grid being filled, and whether it is scored.
+    grid_next: Option<(usize, bool)>,
+    grid_scored_at: Option<usize>,
+    last_heavy: Option<Instant>,
+}
+
+impl Computer {
+    fn want(&mut self, w: Wants) {
+        if w.map != self.wants.map {
+            self.map_at = None;
+        }
+        if w.row != self.wants.row {
+            self.row_at = None;
+        }
+        if w.state != self.wants.state {
+            self.state_at = None;
+        }
+        self.wants = w;
+    }
+
+    fn reset(&mut self) {
+        *self = Computer { wants: std::mem::take(&mut self.wants), ..Computer::default() };
+    }
+
+    /// Is there a unit of work to do for a source with `p` positions?
+    fn pending(&self, p: usize, running: bool) -> Pending {
+        if p == 0 {
+            return Pending::None;
+        }
+        let throttled = running && self.last_heavy.is_some_and(|t| t.elapsed() < Duration::from_millis(200));
+        if self.wants.row.is_some() && self.row_at != Some(p) {
+            return Pending::Row;
+        }
+        if self.wants.map.is_some() && self.map_at != Some(p) && (!throttled || self.map_at.is_none()) {
+            return Pending::Map;
+        }
+        if self.wants.state.is_some() && self.state_at != Some(p) {
+            return Pending::State;
+        }
+        if self.wants.grid {
+            if self.grid_next.is_some() {
+                return Pending::Grid;
+            }
+            let stale = self.grid.as_ref().is_none_or(|g| g.positions != p);
+            let slow = running && self.last_heavy.is_some_and(|t| t.elapsed() < Duration::from_millis(1500));
+            let unscored = !running && self.grid_scored_at != Some(p);
+            if (stale && !slow && self.grid.is_some()) || self.grid.is_none() || unscored {
+                return Pending::GridStart(!running);
+            }
+        }
+        Pending::None
+    }
+
+    fn busy(&self, p: usize, running: bool) -> bool {
+        !matches!(self.pending(p, running), Pending::None)
+    }
+
+    /// Do one unit; false when the app has gone.
+    fn work(&mut self, pane: usize, src: &dyn Source, running: bool, out: &Sender<Message>) -> bool {
+        let p = src.positions();
+        let report = match self.pending(p, running) {
+            Pending::None => return true,
+            Pending::Row => {
+                self.row_at = Some(p);
+                let (l, h, q) = self.wants.row.clone().unwrap_or_default();
+                products::query_row(src, l, h, q).ok().map(Report::Row)
+            }
+            Pending::Map => {
+                self.map_at = Some(p);
+                self.last_heavy = Some(Instant::now());
+                self.wants.map.as_ref().and_then(|w| products::map_view(src, w).ok()).map(|(m, c)| Report::Map(m, c))
+            }
+            Pending::State => {
+                self.state_at = Some(p);
+                let (layer, held, rows) = self.wants.state.unwrap_or_default();
+                let n = src.state_steps().len();
+                let held = held.unwrap_or(n.saturating_sub(1)).min(n.saturating_sub(1));
+                Some(Report::State(products::state_view(src, layer, held, rows).ok().flatten()))
+            }
+            Pending::GridStart(score) => {
+                self.grid_next = Some((0, score));
+                let mut g = products::empty_grid(src);
+                if let Some(old) = self.grid.take().filter(|o| o.layers == g.layers && o.heads == g.heads) {
+                    g.thumbs = old.thumbs;
+                    g.scores = old.scores;
+                }
+                self.grid = Some(g);
+                None
+            }
+            Pending::Grid => self.grid_step(src),
+        };
+        report.is_none_or(|r| out.send(Message { pane, report: r }).is_ok())
+    }
+
+    fn grid_step(&mut self, src: &dyn Source) -> Option<Report> {
+        let (layer, score) = self.grid_next?;
+        let grid = self.grid.as_mut()?;
+        self.last_heavy = Some(Instant::now());
+        let (thumbs, scores) = products::grid_layer(src, layer, score).ok()?;
+        let h = grid.heads;
+        let total = grid.layers * h;
+        grid.thumbs.resize(total, super::data::Image::default());
+        grid.scores.resize(total, None);
+        for (k, (t, s)) in thumbs.into_iter().zip(scores).enumerate() {
+            grid.thumbs[layer * h + k] = t;
+            if score {
+                grid.scores[layer * h + k] = s;
+            }
+        }
+        grid.positions = src.positions();
+        if layer + 1 < grid.layers {
+            self.grid_next = Some((layer + 1, score));
+            return None;
+        }
+        self.grid_next = None;
+        if score {
+            self.grid_scored_at = Some(grid.positions);
+        }
+        Some(Report::Grid(grid.clone()))
+    }
+}
+
+enum Pending {
+    None,
+    Row,
+    Map,
+    State,
+    GridStart(bool),
+    Grid,
+}
+
+/// A worker with a model: generation runs on a session thread, events come back through the inbox.
+struct Live {
+    pane: usize,
+    model: Option<Model>,
+    tokenizer: Arc<Tokenizer>,
+    inbox: Sender<Inbox>,
+    out: Sender<Message>,
+    trace: Option<Trace>,
+    control: Option<Arc<Control>>,
+    run_id: u64,
+    running: bool,
+    pending: Option<GenRequest>,
+    computer: Computer,
+}
+
+impl Live {
+    fn new(pane: usize, model: Model, tokenizer: Arc<Tokenizer>, inbox: Sender<Inbox>, out: Sender<Message>) -> Self {
+        Self {
+            pane,
+            model: Some(model),
+            tokenizer,
+            inbox,
+            out,
+            trace: None,
+            control: None,
+            run_id: 0,
+            running: false,
+            pending: None,
+            computer: Computer::default(),
+        }
+    }
+
+    fn send(&self, report: Report) -> bool {
+        self.out.send(Message { pane: self.pane, report }).is_ok()
+    }
+
+    fn run(&mut self, rx: Receiver<Inbox>) {
+        loop {
+            let busy = self.trace.as_ref().is_some_and(|t| self.computer.busy(t.positions(), self.running));
+            let msg = if busy {
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => None,
+                }
+            } else {
+                // Wake now and then so throttled work resumes after its pause.
+                match rx.recv_timeout(Duration::from_millis(250)) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            if let Some(m) = msg {
+                if !self.handle(m) {
+                    return;
+                }
+                continue;
+            }
+            if let Some(t) = &self.trace {
+                if !self.computer.work(self.pane, t, self.running, &self.out) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Inbox) -> bool {
+        match msg {
+            Inbox::Job(Job::Generate(req)) => {
+                self.pending = Some(req);
+                if let Some(c) = &self.control {
+                    c.cancel();
+                }
+                self.start_pending()
+            }
+            Inbox::Job(Job::Allow(n)) => {
+                if let Some(c) = &self.control {
+                    match n {
+                        Some(n) => c.allow(n),
+                        None => c.run_freely(),
+                    }
+                }
+                true
+            }
+            Inbox::Job(Job::Cancel) => {
+                if let Some(c) = &self.control {
+                    c.cancel();
+                }
+                true
+            }
+            Inbox::Job(Job::Want(w)) => {
+                self.computer.want(w);
+                true
+            }
+            Inbox::Session(id, _) if id != self.run_id => true,
+            Inbox::Session(_, Event::Step(step)) => {
+                let s = *step;
+                let info = StepInfo {
+                    index: s.index,
+                    positions: s.fed.end,
+                    kv_len: s.kv_len.clone(),
+                    kv_bytes: s.kv_bytes,
+                    forward_ms: s.forward_ms,
+                };
+                let token = Token { id: s.token, text: self.tokenizer.token_text(s.token), prompt: false };
+                if let Some(t) = &mut self.trace {
+                    t.push(s);
+                }
+                self.send(Report::Step(info, token))
+            }
+            Inbox::Session(_, Event::Done(r)) => {
+                self.running = false;
+                self.send(Report::Done(r))
+            }
+            Inbox::Session(_, Event::Failed(e)) => {
+                self.running = false;
+                self.send(Report::Failed(one_line(&e)))
+            }
+            Inbox::Back(m) => {
+                self.model = m;
+                if self.model.is_none() {
+                    return self.send(Report::Failed("the model was lost when generation failed".into()));
+                }
+                self.start_pending()
+            }
+        }
+    }
+
+    /// Start the pending request once the model is back from the last run.
+    fn start_pending(&mut self) -> bool {
+        let Some(model) = self.model.take() else { return true };
+        let Some(req) = self.pending.take() else {
+            self.model = Some(model);
+            return true;
+        };
+        let prompt =
+            match session::prompt_ids(&self.tokenizer, &req.prompt, req.chat, false, model.max_positions()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.model = Some(model);
+                    return self.send(Report::Failed(one_line(&e.to_string())));
+                }
+            };
+        let tokens = prompt.iter().map(|&id| Token { id, text: self.tokenizer.token_text(id), prompt: true }).collect();
+        if !self.send(Report::Started(tokens)) {
+            return false;
+        }
+        self.trace = Some(Trace::for_model(&model, &prompt));
+        self.computer.reset();
+        let control = Arc::new(Control::default());
+        if let Some(n) = req.allow {
+            control.allow(n);
+        }
+        let opts = Options {
+            max_new_tokens: req.max_new_tokens.max(1),
+            sampling: req.sampling,
+            ignore_eos: req.ignore_eos,
+            capture: true,
+        };
+        let session = Session::start_with(model, self.tokenizer.clone(), prompt, opts, control.clone());
+        self.control = Some(control);
+        self.run_id += 1;
+        self.running = true;
+        let (id, tx) = (self.run_id, self.inbox.clone());
+        std::thread::spawn(move || {
+            for ev in session.events().iter() {
+                if tx.send(Inbox::Session(id, ev)).is_err() {
+                    session.cancel();
+                }
+            }
+            let _ = tx.send(Inbox::Back(session.finish()));
+        });
+        true
+    }
+}
