@@ -7,5 +7,6 @@
 
 pub mod data;
 pub mod heatmap;
+pub mod pool;
 pub mod theme;
 pub mod views;
