@@ -8,6 +8,7 @@
 pub mod app;
 pub mod data;
 pub mod heatmap;
+pub mod pool;
 pub mod theme;
 pub mod views;
 pub mod products;

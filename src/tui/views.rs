@@ -1,2 +1,5 @@
 //! One widget per view. Each draws plain data (`super::data`) with a theme
 //! and has no side effects.
+
+pub mod attention;
+pub mod tokens;
