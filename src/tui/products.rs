@@ -3,6 +3,7 @@
 //! Mamba states. Plain functions, so they are tested without threads.
 
 use super::data::{HeadGrid, Image, MapView, QueryRow, StateView};
+use super::pool::{is_masked, pool_map};
 use super::source::Source;
 use crate::error::Result;
 use crate::metrics::{score_head, HeadScores};
@@ -25,11 +26,6 @@ pub struct MapWant {
     pub cursor: Option<(usize, usize)>,
 }
 
-/// Key j is visible to query i iff i − W < j ≤ i.
-pub fn is_masked(window: Option<usize>, i: usize, j: usize) -> bool {
-    j > i || window.is_some_and(|w| j + w <= i)
-}
-
 /// Rows `rows` of `head` (or the mean over heads), rows.len() × positions.
 fn rows_of(src: &dyn Source, layer: usize, head: Option<usize>, rows: Range<usize>) -> Result<Vec<f32>> {
     match head {
@@ -48,45 +44,6 @@ fn rows_of(src: &dyn Source, layer: usize, head: Option<usize>, rows: Range<usiz
     }
 }
 
-/// Pool `data` (rows.len() × stride, row r = query rows.start + r) over the
-/// rectangle rows × cols into width × height pixels by the maximum of the
-/// unmasked cells; NaN where every cell is masked.
-pub fn pool(
-    data: &[f32],
-    stride: usize,
-    rows: Range<usize>,
-    cols: Range<usize>,
-    (width, height): (usize, usize),
-    window: Option<usize>,
-) -> Image {
-    let span = |i: usize, n: usize, out: usize| {
-        let a = i * n / out;
-        a..((i + 1) * n / out).max(a + 1).min(n)
-    };
-    let (nr, nc) = (rows.len(), cols.len());
-    let mut values = vec![f32::NAN; width * height];
-    if nr == 0 || nc == 0 {
-        return Image::new(width, height, values);
-    }
-    let col_spans: Vec<Range<usize>> = (0..width).map(|x| span(x, nc, width)).collect();
-    for y in 0..height {
-        for r in span(y, nr, height) {
-            let i = rows.start + r;
-            let row = &data[r * stride..(r + 1) * stride];
-            for (x, cs) in col_spans.iter().enumerate() {
-                let px = &mut values[y * width + x];
-                for c in cs.clone() {
-                    let j = cols.start + c;
-                    if !is_masked(window, i, j) && (px.is_nan() || row[j] > *px) {
-                        *px = row[j];
-                    }
-                }
-            }
-        }
-    }
-    Image::new(width, height, values)
-}
-
 /// The pooled map rectangle and the exact value under the cursor.
 pub fn map_view(src: &dyn Source, want: &MapWant) -> Result<(MapView, Option<f32>)> {
     let p = src.positions();
@@ -94,7 +51,7 @@ pub fn map_view(src: &dyn Source, want: &MapWant) -> Result<(MapView, Option<f32
     let cols = want.cols.start.min(p)..want.cols.end.min(p);
     let data = rows_of(src, want.layer, want.head, rows.clone())?;
     let window = src.window(want.layer);
-    let image = pool(&data, p, rows.clone(), cols.clone(), (want.width, want.height), window);
+    let image = pool_map(&data, p, rows.clone(), cols.clone(), want.width, want.height, |i, j| is_masked(window, i, j));
     let cursor = match want.cursor {
         Some((q, k)) if q < p && k < p => {
             let v = if is_masked(window, q, k) {
@@ -200,20 +157,6 @@ fn pool_signed(v: &[f32], rows: usize, cols: usize, per_row: usize) -> Image {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_takes_the_max_and_masks_the_future_and_the_window() {
-        // 3 × 3 causal map, window 2: (2, 0) is outside the window.
-        let data = [1.0, 0.0, 0.0, 0.3, 0.7, 0.0, 0.0, 0.4, 0.6];
-        let img = pool(&data, 3, 0..3, 0..3, (3, 3), Some(2));
-        assert_eq!(img.get(0, 0), 1.0);
-        assert!(img.get(1, 0).is_nan() && img.get(0, 2).is_nan());
-        assert_eq!(img.get(1, 2), 0.4);
-        let one = pool(&data, 3, 0..3, 0..3, (1, 1), Some(2));
-        assert_eq!(one.values, vec![1.0]);
-        let wide = pool(&data, 3, 1..2, 0..2, (4, 1), None);
-        assert_eq!(wide.values, vec![0.3, 0.3, 0.7, 0.7]);
-    }
 
     #[test]
     fn signed_pooling_keeps_the_largest_magnitude() {

@@ -335,7 +335,7 @@ pub fn click(app: &mut App, size: Rect, x: u16, y: u16) {
         }
         if contains(pa.main, x, y) {
             app.focus = Focus::Map;
-            if let Some((q, k)) = pane.map.as_ref().and_then(|m| attention::position_at(m, attention::map_area(pa.main), x, y)) {
+            if let Some((q, k)) = pane.map.as_ref().and_then(|m| attention::position_at(m, pa.main, x, y)) {
                 app.sel.query = Some(q);
                 app.sel.key = Some(k);
             }
