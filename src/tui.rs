@@ -6,6 +6,7 @@
 //! and traces and send results back over channels, so a frame never waits.
 
 pub mod data;
+pub mod export;
 pub mod heatmap;
 pub mod theme;
 pub mod views;
