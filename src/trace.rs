@@ -5,7 +5,10 @@
 //! exactly, with the same masks the model used. State-space models keep
 //! their states instead (`state`).
 
+pub mod file;
 mod state;
+
+pub use file::TraceFile;
 
 pub use state::StateTrace;
 

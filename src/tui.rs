@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod data;
+pub mod export;
 pub mod heatmap;
 pub mod pool;
 pub mod theme;

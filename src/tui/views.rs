@@ -3,3 +3,6 @@
 
 pub mod attention;
 pub mod tokens;
+pub mod editor;
+pub mod help;
+pub mod status;
