@@ -1,2 +1,6 @@
 //! One widget per view. Each draws plain data (`super::data`) with a theme
 //! and has no side effects.
+
+pub mod grid;
+pub mod memory;
+pub mod state;
