@@ -228,17 +228,18 @@ impl App {
 
     /// A report from pane `m.pane`'s worker.
     pub fn report(&mut self, m: Message) -> Vec<Command> {
+        let req = self.gen_request();
+        let recorded = self.recorded;
         let Some(pane) = self.panes.get_mut(m.pane) else { return vec![] };
         match m.report {
             Report::Loaded(info) => {
                 pane.info = Some(info);
                 pane.status = PaneStatus::Ready;
                 pane.since = Instant::now();
-                if self.recorded {
+                if recorded {
                     return vec![];
                 }
                 // Start this pane (others may still be loading; lockstep waits for them).
-                let req = self.gen_request();
                 pane.status = PaneStatus::Generating;
                 return vec![Command::Job(m.pane, Job::Generate(req))];
             }

@@ -54,7 +54,7 @@ pub fn run(mut app: App, jobs: Vec<Sender<Job>>, reports: std::sync::mpsc::Recei
             _ if animate => Duration::from_millis(100),
             _ => Duration::from_millis(1000),
         };
-        let mut handle = |inc: Incoming, app: &mut App| -> Vec<Command> {
+        let handle = |inc: Incoming, app: &mut App| -> Vec<Command> {
             match inc {
                 Incoming::Worker(m) => app.report(m),
                 Incoming::Input(ev) => input_event(app, ev),

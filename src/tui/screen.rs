@@ -59,7 +59,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Overlay::Settings { selected } => {
             let rows = app.settings.rows();
             let r = centered(size, 56, rows.len() as u16 + 4);
-            f.render_widget(SettingsView { rows: &rows, selected: *selected, theme: &app.theme }, r);
+            f.render_widget(SettingsView { rows: &rows, selected: *selected, editing: None, theme: &app.theme }, r);
         }
         _ => {}
     }

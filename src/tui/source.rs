@@ -84,3 +84,55 @@ impl Source for Trace {
             .ok_or_else(|| Error::Usage(format!("no Δ for layer {layer}")))
     }
 }
+
+/// A trace file: geometry from its metadata, maps and states read on demand.
+impl Source for crate::trace::TraceFile {
+    fn positions(&self) -> usize {
+        crate::trace::TraceFile::positions(self)
+    }
+
+    fn tokens(&self) -> &[u32] {
+        crate::trace::TraceFile::tokens(self)
+    }
+
+    fn attention_layers(&self) -> usize {
+        if self.is_state_space() {
+            0
+        } else {
+            self.num_layers()
+        }
+    }
+
+    fn heads(&self) -> usize {
+        self.meta()["model"]["heads"].as_u64().unwrap_or(0) as usize
+    }
+
+    fn window(&self, layer: usize) -> Option<usize> {
+        self.meta()["model"]["windows"].get(layer).and_then(|w| w.as_u64()).map(|w| w as usize)
+    }
+
+    fn attention(&self, layer: usize, head: usize, rows: Range<usize>) -> Result<Vec<f32>> {
+        crate::trace::TraceFile::attention(self, layer, head, rows)
+    }
+
+    fn state_dims(&self) -> Option<(usize, usize, usize)> {
+        let m = &self.meta()["model"];
+        let n = |k: &str| m[k].as_u64().map(|v| v as usize);
+        if !self.is_state_space() {
+            return None;
+        }
+        Some((n("d_inner")?, n("d_state")?, n("d_conv")?))
+    }
+
+    fn state_steps(&self) -> Vec<usize> {
+        crate::trace::TraceFile::state_steps(self).to_vec()
+    }
+
+    fn state(&self, layer: usize, held: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.ssm(layer, held)?, self.conv(layer, held)?))
+    }
+
+    fn dt(&self, layer: usize) -> Result<Vec<f32>> {
+        crate::trace::TraceFile::dt(self, layer)
+    }
+}

@@ -6,3 +6,6 @@ pub mod tokens;
 pub mod editor;
 pub mod help;
 pub mod status;
+pub mod grid;
+pub mod memory;
+pub mod state;

@@ -40,6 +40,7 @@ pub struct Wants {
     pub state: Option<(usize, Option<usize>, usize)>,
 }
 
+#[derive(Debug)]
 pub enum Job {
     Generate(GenRequest),
     /// Let the run do forward passes 0..n (None: run freely).
@@ -276,7 +277,8 @@ impl Computer {
         let (layer, score) = self.grid_next?;
         let grid = self.grid.as_mut()?;
         self.last_heavy = Some(Instant::now());
-        let (thumbs, scores) = products::grid_layer(src, layer, score).ok()?;
+        // A layer a trace file left out (`capture --layers`) stays blank.
+        let (thumbs, scores) = products::grid_layer(src, layer, score).unwrap_or_default();
         let h = grid.heads;
         let total = grid.layers * h;
         grid.thumbs.resize(total, super::data::Image::default());
