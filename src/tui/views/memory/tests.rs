@@ -110,12 +110,11 @@ fn kv_variants_of_a_sliding_window_model_cap_at_w_minus_one() {
 fn kv_variants_match_the_real_tiny_swa() {
     use crate::sample::Sampling;
     use crate::session::{run, Options};
-    use std::sync::atomic::AtomicBool;
     let loaded = crate::model::load("tiny-swa", &candle_core::Device::Cpu).unwrap();
     let mut model = loaded.model;
     let opts = Options { max_new_tokens: 24, sampling: Sampling::Greedy, ignore_eos: true, capture: false };
     let mut seen = vec![];
-    run(&mut model, &loaded.tokenizer, &[0, 412, 97, 1030, 5], &opts, &AtomicBool::new(false), |s| {
+    run(&mut model, &loaded.tokenizer, &[0, 412, 97, 1030, 5], &opts, &crate::session::Control::default(), |s| {
         seen.push((s.fed.end, s.kv_len, s.kv_bytes));
         true
     })
