@@ -4,6 +4,7 @@ mod bench;
 mod capture;
 mod generate;
 mod heads;
+mod memory;
 mod models;
 mod train;
 
@@ -35,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// List the models built into attnviz and those in the local Hugging Face cache.
     Models(models::ModelsArgs),
+    /// The KV cache a model holds at N positions (and as MHA, MQA, without its window); a Mamba's fixed state.
+    Memory(memory::MemoryArgs),
 }
 
 /// Options shared by every command that generates.
@@ -101,5 +104,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Heads(a) => heads::run(a),
         Command::Train(a) => train::run(a),
         Command::Models(a) => models::run(a),
+        Command::Memory(a) => memory::run(a),
     }
 }
