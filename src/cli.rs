@@ -5,6 +5,7 @@ mod bench_ui;
 mod capture;
 mod generate;
 mod heads;
+mod memory;
 mod models;
 mod train;
 mod ui;
@@ -46,6 +47,8 @@ enum Command {
     Train(train::TrainArgs),
     /// List the models built into attnviz and those in the local Hugging Face cache.
     Models(models::ModelsArgs),
+    /// The KV cache a model holds at N positions (and as MHA, MQA, without its window); a Mamba's fixed state.
+    Memory(memory::MemoryArgs),
 }
 
 /// Options shared by every command that generates.
@@ -114,5 +117,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Heads(a) => heads::run(a),
         Command::Train(a) => train::run(a),
         Command::Models(a) => models::run(a),
+        Command::Memory(a) => memory::run(a),
     }
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod model;
 pub mod sample;
 pub mod session;
+pub mod sim;
 pub mod trace;
 pub mod train;
 pub mod tui;
