@@ -10,6 +10,7 @@
 pub mod capture;
 pub mod error;
 pub mod metrics;
+pub mod lesson;
 pub mod model;
 pub mod sample;
 pub mod session;

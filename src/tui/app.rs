@@ -123,6 +123,8 @@ pub struct Selection {
 pub enum Command {
     Job(usize, Job),
     Export,
+    /// Start a worker for pane `.0` loading model `.1` (its reports come back like any pane's).
+    Spawn(usize, String),
 }
 
 pub struct App {

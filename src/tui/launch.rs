@@ -38,7 +38,7 @@ pub fn explore(l: Launch) -> anyhow::Result<()> {
     let (tx, rx) = channel::<Message>();
     let jobs = l.sources.iter().enumerate().map(|(i, s)| worker::spawn_live(i, s.clone(), l.device.clone(), tx.clone())).collect();
     let app = App::new(&l.sources, &l.prompt, l.chat, l.settings, Theme::detect());
-    run::run(app, jobs, rx)
+    run::run(app, jobs, (tx, rx), &l.device)
 }
 
 /// `attnviz view TRACE`: the same UI over a trace file, without the model.
@@ -61,14 +61,14 @@ pub fn view(path: &Path) -> anyhow::Result<()> {
     let mut app = App::new(&[source], &prompt, false, GenSettings::default(), Theme::detect());
     app.recorded = true;
     let (tx, rx) = channel::<Message>();
-    let jobs = vec![worker::spawn_fixed(0, Box::new(file), tx)];
+    let jobs = vec![worker::spawn_fixed(0, Box::new(file), tx.clone())];
     app.report(Message { pane: 0, report: Report::Loaded(info) });
     let pane = &mut app.panes[0];
     pane.tokens = tokens;
     pane.steps = steps;
     pane.status = PaneStatus::Recorded;
     app.say(format!("viewing {}", path.display()));
-    run::run(app, jobs, rx)
+    run::run(app, jobs, (tx, rx), "cpu")
 }
 
 fn recorded_steps(file: &TraceFile, prompt_len: usize) -> Vec<StepInfo> {

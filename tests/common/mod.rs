@@ -99,3 +99,4 @@ pub fn error_line(args: &[&str], env: &[(&str, &str)]) -> String {
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     lines[0].to_string()
 }
+pub mod tmux;
