@@ -9,8 +9,8 @@
 
 pub mod capture;
 pub mod error;
-pub mod metrics;
 pub mod lesson;
+pub mod metrics;
 pub mod model;
 pub mod sample;
 pub mod session;

@@ -135,12 +135,12 @@ impl Session {
         let ctl = control.clone();
         let worker = std::thread::spawn(move || {
             model.reset();
-            let end =
-                match run(&mut model, &tokenizer, &prompt, &opts, &ctl, |s| tx.send(Event::Step(Box::new(s))).is_ok())
-                {
-                    Ok(reason) => Event::Done(reason),
-                    Err(e) => Event::Failed(e.to_string()),
-                };
+            let end = match run(&mut model, &tokenizer, &prompt, &opts, &ctl, |s| {
+                tx.send(Event::Step(Box::new(s))).is_ok()
+            }) {
+                Ok(reason) => Event::Done(reason),
+                Err(e) => Event::Failed(e.to_string()),
+            };
             let _ = tx.send(end);
             model
         });

@@ -9,18 +9,18 @@ pub mod app;
 pub mod data;
 pub mod export;
 pub mod heatmap;
-pub mod pool;
-pub mod theme;
-pub mod views;
-pub mod products;
-pub mod source;
-pub mod worker;
 pub mod keymap;
+pub mod launch;
 pub mod layout;
+pub mod pool;
+pub mod products;
 pub mod run;
 pub mod screen;
+pub mod source;
 pub mod terminal;
-pub mod launch;
+pub mod theme;
+pub mod views;
+pub mod worker;
 
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 

@@ -76,9 +76,7 @@ pub enum Panel {
         layers: usize,
     },
     /// The KV cache growing as a live model generates (memory view).
-    Cache {
-        model: String,
-    },
+    Cache { model: String },
     /// The KV-cache calculator on a preset or a loaded model's config.
     Calculator {
         /// A preset name (`attnviz memory --help` lists them) or a model.

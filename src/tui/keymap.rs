@@ -60,8 +60,18 @@ const fn ch(c: char) -> (KeyCode, KeyModifiers) {
 pub const KEYMAP: &[Binding] = &[
     Binding { keys: &[ch('q'), (KeyCode::Char('c'), CTRL)], action: Action::Quit, section: "general", desc: "quit" },
     Binding { keys: &[ch('?')], action: Action::Help, section: "general", desc: "show or hide this help" },
-    Binding { keys: &[(KeyCode::Esc, NONE)], action: Action::Close, section: "general", desc: "close the open overlay" },
-    Binding { keys: &[(KeyCode::Tab, NONE)], action: Action::FocusNext, section: "general", desc: "focus the next panel" },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE)],
+        action: Action::Close,
+        section: "general",
+        desc: "close the open overlay",
+    },
+    Binding {
+        keys: &[(KeyCode::Tab, NONE)],
+        action: Action::FocusNext,
+        section: "general",
+        desc: "focus the next panel",
+    },
     Binding {
         keys: &[(KeyCode::BackTab, SHIFT), (KeyCode::BackTab, NONE)],
         action: Action::FocusPrev,
@@ -107,18 +117,8 @@ pub const KEYMAP: &[Binding] = &[
         section: "move",
         desc: "first token / row",
     },
-    Binding {
-        keys: &[ch('G'), (KeyCode::End, NONE)],
-        action: Action::Last,
-        section: "move",
-        desc: "last token / row",
-    },
-    Binding {
-        keys: &[ch('f')],
-        action: Action::Follow,
-        section: "move",
-        desc: "follow the newest token again",
-    },
+    Binding { keys: &[ch('G'), (KeyCode::End, NONE)], action: Action::Last, section: "move", desc: "last token / row" },
+    Binding { keys: &[ch('f')], action: Action::Follow, section: "move", desc: "follow the newest token again" },
     Binding { keys: &[ch('[')], action: Action::LayerPrev, section: "layer and head", desc: "previous layer" },
     Binding { keys: &[ch(']')], action: Action::LayerNext, section: "layer and head", desc: "next layer" },
     Binding { keys: &[ch(',')], action: Action::HeadPrev, section: "layer and head", desc: "previous head" },
@@ -185,7 +185,10 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char(_) => key.modifiers - KeyModifiers::SHIFT,
         _ => key.modifiers,
     };
-    KEYMAP.iter().find(|b| b.keys.iter().any(|&(c, m)| c == key.code && (m - SHIFT) == (mods - SHIFT))).map(|b| b.action)
+    KEYMAP
+        .iter()
+        .find(|b| b.keys.iter().any(|&(c, m)| c == key.code && (m - SHIFT) == (mods - SHIFT)))
+        .map(|b| b.action)
 }
 
 /// How a key is written in help and hints.

@@ -27,16 +27,22 @@ pub struct Launch {
 
 /// `attnviz [--model SRC | --compare A,B,…]`: load, generate and explore live.
 pub fn explore(l: Launch) -> anyhow::Result<()> {
-    check_tty()?;
     if l.prompt.trim().is_empty() {
         anyhow::bail!("the prompt is empty");
     }
     if !(1..=4).contains(&l.sources.len()) {
         anyhow::bail!("--compare takes 2 to 4 models, got {}", l.sources.len());
     }
+    crate::model::device(&l.device)?;
+    check_tty()?;
     crate::model::source::quiet_downloads();
     let (tx, rx) = channel::<Message>();
-    let jobs = l.sources.iter().enumerate().map(|(i, s)| worker::spawn_live(i, s.clone(), l.device.clone(), tx.clone())).collect();
+    let jobs = l
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| worker::spawn_live(i, s.clone(), l.device.clone(), tx.clone()))
+        .collect();
     let app = App::new(&l.sources, &l.prompt, l.chat, l.settings, Theme::detect());
     run::run(app, jobs, (tx, rx), &l.device)
 }

@@ -47,7 +47,8 @@ pub fn areas(size: Rect, state_space: &[bool]) -> Areas {
         };
         return Areas { panes: vec![PaneAreas { tokens, main }], grid, memory, prompt, status, too_small: false };
     }
-    let [top, memory] = Layout::vertical([Constraint::Min(8), Constraint::Length((body.height / 4).max(6))]).areas(body);
+    let [top, memory] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length((body.height / 4).max(6))]).areas(body);
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, state_space.len() as u32); state_space.len()]).split(top);
     let panes = cols
         .iter()

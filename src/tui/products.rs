@@ -81,11 +81,8 @@ pub fn grid_layer(src: &dyn Source, layer: usize, score: bool) -> Result<(Vec<Im
     let p = src.positions();
     let window = src.window(layer);
     let all: Vec<usize> = (0..p).collect();
-    let sample: Vec<usize> = if score || p <= 4 * THUMB {
-        all
-    } else {
-        (0..4 * THUMB).map(|k| (2 * k + 1) * p / (8 * THUMB)).collect()
-    };
+    let sample: Vec<usize> =
+        if score || p <= 4 * THUMB { all } else { (0..4 * THUMB).map(|k| (2 * k + 1) * p / (8 * THUMB)).collect() };
     let tokens = &src.tokens()[..p.min(src.tokens().len())];
     let (mut thumbs, mut scores) = (vec![], vec![]);
     for head in 0..src.heads() {
@@ -115,7 +112,13 @@ pub fn grid_layer(src: &dyn Source, layer: usize, score: bool) -> Result<(Vec<Im
 
 /// A grid with no layers filled yet.
 pub fn empty_grid(src: &dyn Source) -> HeadGrid {
-    HeadGrid { positions: src.positions(), layers: src.attention_layers(), heads: src.heads(), thumbs: vec![], scores: vec![] }
+    HeadGrid {
+        positions: src.positions(),
+        layers: src.attention_layers(),
+        heads: src.heads(),
+        thumbs: vec![],
+        scores: vec![],
+    }
 }
 
 /// One state-space layer's state at held step `held`, pooled to `rows` pixel rows.

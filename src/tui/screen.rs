@@ -46,7 +46,13 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     draw_memory(f, app, a.memory);
     let editing = app.overlay == Overlay::Prompt;
-    f.render_widget(FieldView { label: "prompt", field: &app.prompt, active: editing, theme: &app.theme }, a.prompt);
+    let field = FieldView { label: "prompt", field: &app.prompt, active: editing, theme: &app.theme };
+    if editing {
+        if let Some(pos) = field.cursor_position(a.prompt) {
+            f.set_cursor_position(pos);
+        }
+    }
+    f.render_widget(field, a.prompt);
     draw_status(f, app, a.status);
     match &app.overlay {
         Overlay::Help { scroll } => {
@@ -211,6 +217,17 @@ fn draw_memory(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// A model path as its file or folder name; zoo names and Hub ids as they are.
+fn short_name(source: &str) -> String {
+    let path = std::path::Path::new(source);
+    if path.exists() {
+        if let Some(name) = path.file_name() {
+            return name.to_string_lossy().into_owned();
+        }
+    }
+    source.to_string()
+}
+
 fn status_word(app: &App) -> String {
     let p = app.main();
     match &p.status {
@@ -236,7 +253,7 @@ fn stop_word(r: crate::session::StopReason) -> &'static str {
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let p = app.main();
-    let mut left = vec![("model".to_string(), p.source.clone())];
+    let mut left = vec![("model".to_string(), short_name(&p.source))];
     if app.compare() {
         left[0].1 = format!("{} models", app.panes.len());
     }
@@ -254,6 +271,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         left.push((label.into(), human_bytes(s.kv_bytes as u64)));
     }
     let hint = |a: Action, what: &str| (key_of(a), what.to_string());
+    let mamba = !app.compare() && p.info.as_ref().is_some_and(|i| i.is_state_space());
     let mut hints = match (&app.overlay, app.focus) {
         (Overlay::Prompt, _) => vec![("Enter".into(), "generate".into()), ("Esc".into(), "cancel".into())],
         (Overlay::Settings { .. }, _) => vec![
@@ -264,14 +282,21 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         ],
         (Overlay::Help { .. }, _) => vec![("Esc".into(), "close".into())],
         (_, Focus::Tokens) => vec![("←→".into(), "token".into())],
-        (_, Focus::Map) => vec![("↑↓".into(), "query".into()), ("←→".into(), "key".into()), hint(Action::ZoomIn, "zoom")],
-        (_, Focus::Grid) => vec![("←→↑↓".into(), "head".into()), hint(Action::Pattern, "tint"), hint(Action::SortGrid, "rank")],
+        (_, Focus::Map | Focus::Side) if mamba => vec![("↑↓".into(), "layer".into()), ("←→".into(), "step".into())],
+        (_, Focus::Map) => {
+            vec![("↑↓".into(), "query".into()), ("←→".into(), "key".into()), hint(Action::ZoomIn, "zoom")]
+        }
+        (_, Focus::Grid) => {
+            vec![("←→↑↓".into(), "head".into()), hint(Action::Pattern, "tint"), hint(Action::SortGrid, "rank")]
+        }
         (_, Focus::Side) => vec![("↑↓".into(), "layer".into())],
     };
     if app.overlay == Overlay::None {
+        hints.push(hint(Action::LayerNext, "layer"));
+        if !mamba {
+            hints.push(hint(Action::HeadNext, "head"));
+        }
         hints.extend([
-            hint(Action::LayerNext, "layer"),
-            hint(Action::HeadNext, "head"),
             hint(Action::PauseResume, "pause"),
             hint(Action::EditPrompt, "prompt"),
             hint(Action::Help, "help"),
@@ -349,15 +374,30 @@ pub fn scroll(app: &mut App, size: Rect, x: u16, y: u16, up: bool) {
     let a = areas(app, size);
     let under = |r: Rect| contains(r, x, y);
     let action = if a.grid.is_some_and(under) {
-        if up { Action::LayerPrev } else { Action::LayerNext }
+        if up {
+            Action::LayerPrev
+        } else {
+            Action::LayerNext
+        }
     } else if a.panes.iter().any(|p| under(p.tokens)) {
         app.focus = Focus::Tokens;
-        if up { Action::Up } else { Action::Down }
+        if up {
+            Action::Up
+        } else {
+            Action::Down
+        }
     } else if a.panes.iter().any(|p| under(p.main)) {
         app.focus = Focus::Map;
-        if up { Action::Up } else { Action::Down }
+        if up {
+            Action::Up
+        } else {
+            Action::Down
+        }
     } else {
         return;
     };
     app.update(action);
 }
+
+#[cfg(test)]
+mod tests;

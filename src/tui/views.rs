@@ -2,10 +2,10 @@
 //! and has no side effects.
 
 pub mod attention;
-pub mod tokens;
 pub mod editor;
-pub mod help;
-pub mod status;
 pub mod grid;
+pub mod help;
 pub mod memory;
 pub mod state;
+pub mod status;
+pub mod tokens;

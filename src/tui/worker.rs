@@ -446,14 +446,13 @@ impl Live {
             self.model = Some(model);
             return true;
         };
-        let prompt =
-            match session::prompt_ids(&self.tokenizer, &req.prompt, req.chat, false, model.max_positions()) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.model = Some(model);
-                    return self.send(Report::Failed(one_line(&e.to_string())));
-                }
-            };
+        let prompt = match session::prompt_ids(&self.tokenizer, &req.prompt, req.chat, false, model.max_positions()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.model = Some(model);
+                return self.send(Report::Failed(one_line(&e.to_string())));
+            }
+        };
         let tokens = prompt.iter().map(|&id| Token { id, text: self.tokenizer.token_text(id), prompt: true }).collect();
         if !self.send(Report::Started(tokens)) {
             return false;

@@ -21,12 +21,23 @@ impl Tmux {
         let socket = format!("attnviz-{name}-{}", std::process::id());
         let hf = dir.path().join("hf");
         let t = Tmux { socket, dir };
-        let shell = format!("env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color COLORTERM=truecolor HF_HOME={hf} \
+        let shell = format!(
+            "env -i PATH=/usr/bin:/bin HOME={home} TERM=xterm-256color COLORTERM=truecolor HF_HOME={hf} \
              HF_HUB_OFFLINE=1 PS1='{PROMPT} ' bash --norc --noprofile",
             home = t.dir.path().display(),
             hf = hf.display(),
         );
-        t.tmux(&["new-session", "-d", "-x", &w.to_string(), "-y", &h.to_string(), "-c", &t.path().display().to_string(), &shell]);
+        t.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+            "-c",
+            &t.path().display().to_string(),
+            &shell,
+        ]);
         t.tmux(&["set-option", "-g", "window-size", "manual"]);
         t.wait_for("the shell prompt", Duration::from_secs(10), |s| s.contains(PROMPT));
         t

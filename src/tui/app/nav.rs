@@ -20,7 +20,12 @@ pub struct Room {
 
 /// The visible square of a `p`-position map at `zoom` around (q, k), and
 /// its pixel size within `px`: (rows, cols, width, height).
-pub fn viewport(p: usize, zoom: u32, (q, k): (usize, usize), px: (usize, usize)) -> (Range<usize>, Range<usize>, usize, usize) {
+pub fn viewport(
+    p: usize,
+    zoom: u32,
+    (q, k): (usize, usize),
+    px: (usize, usize),
+) -> (Range<usize>, Range<usize>, usize, usize) {
     if p == 0 || px.0 == 0 || px.1 == 0 {
         return (0..0, 0..0, 0, 0);
     }
@@ -70,7 +75,9 @@ impl App {
         let step = |v: usize, up: bool, n: usize, max: usize| if up { (v + n).min(max) } else { v.saturating_sub(n) };
         match (action, self.focus) {
             (Action::LayerPrev, _) | (Action::Up, Focus::Grid) => self.sel.layer = self.sel.layer.saturating_sub(1),
-            (Action::LayerNext, _) | (Action::Down, Focus::Grid) => self.sel.layer = (self.sel.layer + 1).min(layers - 1),
+            (Action::LayerNext, _) | (Action::Down, Focus::Grid) => {
+                self.sel.layer = (self.sel.layer + 1).min(layers - 1)
+            }
             (Action::PageUp, Focus::Grid) => self.sel.layer = self.sel.layer.saturating_sub(5),
             (Action::PageDown, Focus::Grid) => self.sel.layer = (self.sel.layer + 5).min(layers - 1),
             (Action::HeadPrev, _) | (Action::Left, Focus::Grid) => {

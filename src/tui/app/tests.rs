@@ -27,7 +27,13 @@ fn info(source: &str) -> ModelInfo {
 
 fn app(models: &[&str]) -> App {
     let sources: Vec<String> = models.iter().map(|s| s.to_string()).collect();
-    App::new(&sources, "It is a truth", false, GenSettings::default(), Theme::new(ColorMode::TrueColor, ColorMap::Viridis))
+    App::new(
+        &sources,
+        "It is a truth",
+        false,
+        GenSettings::default(),
+        Theme::new(ColorMode::TrueColor, ColorMap::Viridis),
+    )
 }
 
 fn msg(pane: usize, report: Report) -> Message {
@@ -178,7 +184,9 @@ fn settings_change_sampling_and_apply_regenerates() {
     let cmds = a.settings_apply();
     match cmds.as_slice() {
         [Command::Job(0, Job::Generate(r))] => {
-            assert!(matches!(r.sampling, crate::sample::Sampling::Random { temperature, .. } if (temperature - 0.9).abs() < 1e-6))
+            assert!(
+                matches!(r.sampling, crate::sample::Sampling::Random { temperature, .. } if (temperature - 0.9).abs() < 1e-6)
+            )
         }
         other => panic!("{other:?}"),
     }
