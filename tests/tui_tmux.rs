@@ -73,3 +73,37 @@ fn compare_runs_four_models_side_by_side() {
     t.wait_text("Δ", 10);
     t.quit();
 }
+
+#[test]
+fn paused_start_single_steps_then_resumes_and_regenerates() {
+    let t = Tmux::start("paused", 140, 40);
+    t.run(&format!("{} --paused --max-new-tokens 6", bin()));
+    t.wait_for("the prefill, then a pause", Duration::from_secs(30), |s| {
+        let l = status_line(s);
+        l.contains("paused") && l.contains("step 1/6")
+    });
+    t.keys(&["s"]);
+    t.wait_for("one more token", Duration::from_secs(10), |s| status_line(s).contains("step 2/6"));
+    t.keys(&["s"]);
+    t.wait_for("one more token", Duration::from_secs(10), |s| status_line(s).contains("step 3/6"));
+    t.keys(&["Space"]);
+    t.wait_for("the run to finish", Duration::from_secs(30), |s| status_line(s).contains("done (max tokens)"));
+    // Edit the prompt and generate again (the pause setting is left behind).
+    t.keys(&["e", "C-u"]);
+    t.tmux(&["send-keys", "-l", "Emma Woodhouse, handsome, clever"]);
+    t.keys(&["Enter"]);
+    t.wait_for("the new prompt's run", Duration::from_secs(30), |s| {
+        s.contains("·Wood") && status_line(s).contains("done (max tokens)")
+    });
+    t.quit();
+}
+
+#[test]
+fn a_model_that_fails_to_load_is_shown_and_the_rest_runs() {
+    let t = Tmux::start("broken", 160, 40);
+    let broken = t.path().join("no-such-model");
+    t.run(&format!("{} --compare tiny-gqa,{} --max-new-tokens 4", bin(), broken.display()));
+    t.wait_text("no-such-model", 20);
+    t.wait_for("the working model to finish", Duration::from_secs(30), |s| s.contains("tiny-gqa · Tokens · ") && s.contains("4 generated"));
+    t.quit();
+}

@@ -39,6 +39,9 @@ pub struct UiArgs {
     /// Keep generating past end-of-sequence tokens.
     #[arg(long)]
     ignore_eos: bool,
+    /// Start paused after the prompt: step token by token with `s`, resume with Space.
+    #[arg(long)]
+    paused: bool,
 }
 
 #[derive(Args)]
@@ -69,6 +72,7 @@ pub fn run(a: UiArgs) -> anyhow::Result<()> {
         prompt: a.prompt,
         chat: a.chat,
         settings: GenSettings::from_sampling(&sampling, a.max_new_tokens.max(1), a.ignore_eos),
+        paused: a.paused,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Launch {
     pub prompt: String,
     pub chat: bool,
     pub settings: GenSettings,
+    /// Stop after the prompt's forward pass and wait for keys (step with `s`, resume with Space).
+    pub paused: bool,
 }
 
 /// `attnviz [--model SRC | --compare A,B,…]`: load, generate and explore live.
@@ -43,7 +45,8 @@ pub fn explore(l: Launch) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, s)| worker::spawn_live(i, s.clone(), l.device.clone(), tx.clone()))
         .collect();
-    let app = App::new(&l.sources, &l.prompt, l.chat, l.settings, Theme::detect());
+    let mut app = App::new(&l.sources, &l.prompt, l.chat, l.settings, Theme::detect());
+    app.paused = l.paused;
     run::run(app, jobs, (tx, rx), &l.device)
 }
 
