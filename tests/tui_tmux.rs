@@ -104,6 +104,8 @@ fn a_model_that_fails_to_load_is_shown_and_the_rest_runs() {
     let broken = t.path().join("no-such-model");
     t.run(&format!("{} --compare tiny-gqa,{} --max-new-tokens 4", bin(), broken.display()));
     t.wait_text("no-such-model", 20);
-    t.wait_for("the working model to finish", Duration::from_secs(30), |s| s.contains("tiny-gqa · Tokens · ") && s.contains("4 generated"));
+    t.wait_for("the working model to finish", Duration::from_secs(30), |s| {
+        s.contains("tiny-gqa · Tokens · ") && s.contains("4 generated")
+    });
     t.quit();
 }

@@ -88,7 +88,11 @@ pub fn spawn_live(pane: usize, source: String, device: String, out: Sender<Messa
             Ok(l) => {
                 let info = model_info(&l.model, &l.source, &device);
                 if send(Report::Loaded(info)) {
-                    let mut w = Live::new(pane, l.model, Arc::new(l.tokenizer), tx, out.clone());
+                    // Runs are started from a thread of normal priority (threads inherit it),
+                    // then this one steps down for the views' computations.
+                    let starter = spawn_starter();
+                    lower_priority();
+                    let mut w = Live::new(pane, l.model, Arc::new(l.tokenizer), tx, out.clone(), starter);
                     w.run(rx);
                 }
             }
@@ -120,6 +124,29 @@ pub fn spawn_fixed(pane: usize, src: Box<dyn Source>, out: Sender<Message>) -> S
         }
     });
     jobs
+}
+
+type Launch = Box<dyn FnOnce() + Send>;
+
+/// A thread that starts each generation run on a new thread of its own priority.
+fn spawn_starter() -> Sender<Launch> {
+    let (tx, rx) = channel::<Launch>();
+    std::thread::spawn(move || {
+        for job in rx {
+            std::thread::spawn(job);
+        }
+    });
+    tx
+}
+
+/// Views are computed at a lower priority than the model's threads, so on a
+/// machine with few cores they wait for a forward pass rather than slow it.
+fn lower_priority() {
+    // SAFETY: setpriority on the calling thread (who = 0 names it on Linux); failure changes nothing.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 fn forward<T: Send + 'static>(rx: Receiver<T>, tx: Sender<Inbox>, wrap: fn(T) -> Inbox) {
@@ -324,10 +351,18 @@ struct Live {
     running: bool,
     pending: Option<GenRequest>,
     computer: Computer,
+    starter: Sender<Launch>,
 }
 
 impl Live {
-    fn new(pane: usize, model: Model, tokenizer: Arc<Tokenizer>, inbox: Sender<Inbox>, out: Sender<Message>) -> Self {
+    fn new(
+        pane: usize,
+        model: Model,
+        tokenizer: Arc<Tokenizer>,
+        inbox: Sender<Inbox>,
+        out: Sender<Message>,
+        starter: Sender<Launch>,
+    ) -> Self {
         Self {
             pane,
             model: Some(model),
@@ -340,6 +375,7 @@ impl Live {
             running: false,
             pending: None,
             computer: Computer::default(),
+            starter,
         }
     }
 
@@ -469,12 +505,12 @@ impl Live {
             ignore_eos: req.ignore_eos,
             capture: true,
         };
-        let session = Session::start_with(model, self.tokenizer.clone(), prompt, opts, control.clone());
-        self.control = Some(control);
+        self.control = Some(control.clone());
         self.run_id += 1;
         self.running = true;
-        let (id, tx) = (self.run_id, self.inbox.clone());
-        std::thread::spawn(move || {
+        let (id, tx, tokenizer) = (self.run_id, self.inbox.clone(), self.tokenizer.clone());
+        let run: Launch = Box::new(move || {
+            let session = Session::start_with(model, tokenizer, prompt, opts, control);
             for ev in session.events().iter() {
                 if tx.send(Inbox::Session(id, ev)).is_err() {
                     session.cancel();
@@ -482,6 +518,10 @@ impl Live {
             }
             let _ = tx.send(Inbox::Back(session.finish()));
         });
+        if self.starter.send(run).is_err() {
+            self.running = false;
+            return self.send(Report::Failed("the generation thread could not be started".into()));
+        }
         true
     }
 }
