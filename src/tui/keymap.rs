@@ -232,9 +232,26 @@ pub fn help_rows() -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// The keymap as the Markdown table the README shows (a test keeps them equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| keys | does | section |\n| --- | --- | --- |\n");
+    for b in KEYMAP {
+        let mut keys: Vec<String> = b.keys.iter().map(|&k| format!("`{}`", key_name(k))).collect();
+        keys.dedup();
+        out.push_str(&format!("| {} | {} | {} |\n", keys.join(" "), b.desc, b.section));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_shows_this_keymap() {
+        let readme = include_str!("../../README.md");
+        assert!(readme.contains(&markdown_table()), "update the README's key table to:\n{}", markdown_table());
+    }
 
     #[test]
     fn no_key_is_bound_twice_and_every_binding_has_a_key() {
