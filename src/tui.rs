@@ -21,6 +21,7 @@ pub mod run;
 pub mod screen;
 pub mod terminal;
 pub mod launch;
+pub mod lesson;
 
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
