@@ -40,7 +40,10 @@ pub struct Areas {
 
 /// Live panels draw their own borders; computed ones get a box in normal mode.
 fn boxed(panel: &Panel) -> bool {
-    matches!(panel, Panel::Sdpa { .. } | Panel::Mask { .. } | Panel::Calculator { .. } | Panel::Tiling { .. })
+    matches!(
+        panel,
+        Panel::Sdpa { .. } | Panel::Mask { .. } | Panel::Calculator { .. } | Panel::Tiling { .. } | Panel::Scan { .. }
+    )
 }
 
 pub fn layout(app: &LessonApp, size: Rect) -> Areas {

@@ -45,14 +45,14 @@ impl Widget for ScanPanel<'_> {
         let tok = self.tokens.get(pos).map_or(String::new(), |x| super::token_cell(&x.text, 12));
         let dt = self.state.and_then(|s| s.dt.get(pos)).copied();
         let mut lines = vec![Line::from(vec![
-            Span::styled(format!(" {} · step {}/{} · position {pos} {tok}", info.source, step + 1, self.steps.max(1)), bold),
+            Span::styled(format!(" {} · step {step} of 0–{last} · position {pos} {tok}", info.source), bold),
         ])];
-        lines.push(Line::from(" h ← Ā ⊙ h + B̄·x,   y = C·h + D·x,   Ā = exp(Δ·A),  B̄ = Δ·B in the code"));
+        lines.push(Line::from(" h ← Ā⊙h + B̄x,  y = C·h + D·x,  Ā = exp(ΔA),  B̄ = ΔB (the code)"));
         match dt {
             Some(d) => {
                 let a: Vec<String> = a_bar_at_init(d, 4).iter().map(|v| format!("{v:.3}")).collect();
                 lines.push(Line::from(format!(
-                    " Δ here (mean over channels) = {d:.4}: with A_n = −n (its initial value), Ā = {} …",
+                    " mean Δ = {d:.4}; with A_n = −n (the initial A), Ā = {} …",
                     a.join(", ")
                 )));
             }
@@ -60,9 +60,9 @@ impl Widget for ScanPanel<'_> {
         }
         let kv = info.state_bytes as u64;
         lines.push(Line::from(format!(
-            " state: {} at any length · after {} positions a KV cache would keep growing with each one",
+            " state: {} at position {} and at any other; a KV cache grows",
             human_bytes(kv),
-            pos + 1
+            pos
         )));
         let head = lines.len() as u16;
         text(lines, area, buf);

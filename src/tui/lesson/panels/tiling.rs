@@ -88,7 +88,8 @@ impl Widget for TilingPanel<'_> {
             Span::styled(format!(" layer {} · head {} · {n}×{n} scores", qk.layer, qk.head), bold),
             Span::raw(format!(" · blocks {br}×{bc} · tile {}/{total}", tiler.steps_taken())),
         ])];
-        // The grid: one cell per (query, key); ░ done, █ current tile, · masked, space to do.
+        lines.push(Line::styled(" rows: queries, columns: keys · █ this tile  ▒ done  · to do  (blank: masked)", th.dim()));
+        // The grid: one cell per (query, key).
         let done: Vec<bool> = {
             let mut d = vec![false; n * n];
             for tile in &tiler.tiles()[..tiler.steps_taken()] {
@@ -101,17 +102,17 @@ impl Widget for TilingPanel<'_> {
             d
         };
         let cur = last.as_ref().map(|s| s.tile.clone());
-        let grid_rows = (area.height as usize).saturating_sub(9).min(n);
+        let grid_rows = (area.height as usize).saturating_sub(10).min(n);
         for i in 0..grid_rows {
             let mut spans = vec![Span::styled(format!(" {i:>3} "), th.dim())];
             let cells: String = (0..n)
                 .map(|j| {
                     let in_cur = cur.as_ref().is_some_and(|c| c.q.contains(&i) && c.k.contains(&j));
                     match () {
-                        _ if !inp.mask.visible(i, j) => if in_cur { '▪' } else { '·' },
+                        _ if !inp.mask.visible(i, j) => if in_cur { '▫' } else { ' ' },
                         _ if in_cur => '█',
-                        _ if done[i * n + j] => '░',
-                        _ => ' ',
+                        _ if done[i * n + j] => '▒',
+                        _ => '·',
                     }
                 })
                 .collect();
