@@ -103,7 +103,7 @@ impl Widget for CalculatorPanel<'_> {
                 commas(n as u64)
             )));
         } else {
-            lines.push(Line::from(" a windowed layer holds min(N, W − 1) positions: the rest are evicted"));
+            lines.push(Line::from(" windowed layers hold min(N, W − 1) positions"));
         }
         lines.push(Line::from(vec![
             Span::raw(" = "),

@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Widget;
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 pub struct MaskPanel<'a> {
     pub kind: MaskKind,
@@ -52,10 +52,10 @@ impl Widget for MaskPanel<'_> {
         let name = match self.kind {
             MaskKind::Full => "full".to_string(),
             MaskKind::Causal => "causal".to_string(),
-            MaskKind::Sliding(w) => format!("sliding, W = {w}"),
+            MaskKind::Sliding(w) => format!("W = {w}"),
         };
-        let left = matrix(&one, format!(" one layer ({name})"), t);
-        let right = matrix(&through, format!(" through {} layers", self.layers), t);
+        let left = matrix(&one, format!(" 1 layer, {name}"), t);
+        let right = matrix(&through, format!(" {} layers", self.layers), t);
         let last = n - 1;
         let mut notes = vec![Line::default()];
         match self.kind {
@@ -86,7 +86,7 @@ impl Widget for MaskPanel<'_> {
             text(left, Rect { width: w + 1, ..area }, buf);
             text(right, Rect { x: area.x + w + 2, width: area.width - w - 2, ..area }, buf);
             let y = (area.y + h).min(area.bottom());
-            text(notes, Rect { y, height: area.bottom() - y, ..area }, buf);
+            Paragraph::new(notes).wrap(Wrap { trim: false }).render(Rect { y, height: area.bottom() - y, ..area }, buf);
         } else if area.height >= 2 * h + 4 {
             let mut lines = left;
             lines.extend(right);
