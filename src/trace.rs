@@ -218,6 +218,14 @@ mod tests {
     }
 
     #[test]
+    fn head_qk_gives_one_heads_queries_and_its_kv_heads_keys() {
+        let (q, k) = tiny_trace(None).head_qk(0, 1).unwrap();
+        assert_eq!(q, vec![1., 0., 1., 0., 1., 0.]);
+        assert_eq!(k, vec![0., 0., 1., 0., 2., 0.]);
+        assert!(tiny_trace(None).head_qk(0, 2).is_none());
+    }
+
+    #[test]
     fn uniform_head_is_causal_and_uniform() {
         let a = tiny_trace(None).attention(0, 0, 0..3);
         let want = [1.0, 0.0, 0.0, 0.5, 0.5, 0.0, 1. / 3., 1. / 3., 1. / 3.];

@@ -59,9 +59,11 @@ fn walk(name: &str, present: bool) {
     for k in 1..=n {
         let what = format!("{name} step {k}/{n}{flag}");
         t.wait_for(&what, Duration::from_secs(20), |s| counter(s) == Some((k, n)));
-        let s = t.wait_for(&format!("{what} to settle"), Duration::from_secs(90), |s| !settling(s) || {
-            assert_clean(s, &what);
-            false
+        let s = t.wait_for(&format!("{what} to settle"), Duration::from_secs(90), |s| {
+            !settling(s) || {
+                assert_clean(s, &what);
+                false
+            }
         });
         assert_clean(&s, &what);
         if k < n {

@@ -62,7 +62,8 @@ impl Controls {
             }
             Panel::Attention { layer, head, .. } => (c.layer, c.head) = (*layer, *head),
             Panel::Heads { pattern, .. } => {
-                c.pattern = pattern.as_deref().and_then(|n| Pattern::ALL.into_iter().find(|p| p.name() == n || p.key() == n));
+                c.pattern =
+                    pattern.as_deref().and_then(|n| Pattern::ALL.into_iter().find(|p| p.name() == n || p.key() == n));
             }
             Panel::Mask { size, window, layers, .. } => (c.size, c.window, c.layers) = (*size, *window, *layers),
             Panel::Calculator { model, context, batch, dtype } => {
@@ -84,14 +85,27 @@ impl Controls {
     /// (from the loaded model; 0 when unknown). Returns a note for the user when
     /// the key does nothing here.
     pub fn apply(&mut self, p: &Panel, a: A, heads: usize, layers: usize, steps: usize) -> Option<&'static str> {
-        let cycle = |x: usize, n: usize, up: bool| if n == 0 { 0 } else if up { (x + 1) % n } else { (x + n - 1) % n };
+        let cycle = |x: usize, n: usize, up: bool| {
+            if n == 0 {
+                0
+            } else if up {
+                (x + 1) % n
+            } else {
+                (x + n - 1) % n
+            }
+        };
         let up = matches!(a, A::More | A::PickNext);
         match (p, a) {
-            (Panel::Sdpa { .. } | Panel::Attention { .. } | Panel::Tiling { .. } | Panel::Compare { .. }, A::PickNext | A::PickPrev) => {
+            (
+                Panel::Sdpa { .. } | Panel::Attention { .. } | Panel::Tiling { .. } | Panel::Compare { .. },
+                A::PickNext | A::PickPrev,
+            ) => {
                 self.head = cycle(self.head, heads, up);
                 self.tiles = 0;
             }
-            (Panel::Attention { .. } | Panel::Compare { .. }, A::More | A::Less) => self.layer = cycle(self.layer, layers, up),
+            (Panel::Attention { .. } | Panel::Compare { .. }, A::More | A::Less) => {
+                self.layer = cycle(self.layer, layers, up)
+            }
             (Panel::Sdpa { .. }, A::More | A::Less | A::Step) => {
                 let n = steps.max(1);
                 let q = self.query.unwrap_or(n - 1).min(n - 1);
@@ -101,7 +115,8 @@ impl Controls {
             (Panel::Sdpa { .. }, A::Reset) => self.query = None,
             (Panel::Heads { .. }, A::PickNext | A::PickPrev | A::More | A::Less) => {
                 let all = Pattern::ALL;
-                let i = self.pattern.and_then(|p| all.iter().position(|x| *x == p)).map_or(0, |i| cycle(i, all.len(), up));
+                let i =
+                    self.pattern.and_then(|p| all.iter().position(|x| *x == p)).map_or(0, |i| cycle(i, all.len(), up));
                 self.pattern = Some(all[i]);
             }
             (Panel::Mask { kind, .. }, A::More | A::Less) => {

@@ -30,7 +30,11 @@ pub fn panels() -> Lesson {
                  Press `u` to drop the scale.",
                 Panel::Sdpa { model: m(), layer: 0, head: 0, unscaled: false },
             ),
-            step("One head", "The whole map of one head; `,` and `.` pick the head.", Panel::Attention { model: m(), layer: 0, head: 0 }),
+            step(
+                "One head",
+                "The whole map of one head; `,` and `.` pick the head.",
+                Panel::Attention { model: m(), layer: 0, head: 0 },
+            ),
             step(
                 "Every head",
                 "Each head as a thumbnail, tinted by a pattern score.",
@@ -57,7 +61,11 @@ pub fn panels() -> Lesson {
                 "Space steps a tile of online softmax.",
                 Panel::Tiling { model: m(), layer: 0, head: 0, block_rows: 4, block_cols: 4 },
             ),
-            step("The scan", "Space steps a token of Mamba's scan.", Panel::Scan { model: "tiny-mamba".into(), layer: 0 }),
+            step(
+                "The scan",
+                "Space steps a token of Mamba's scan.",
+                Panel::Scan { model: "tiny-mamba".into(), layer: 0 },
+            ),
         ],
     }
 }

@@ -94,7 +94,11 @@ pub fn help_rows() -> Vec<HelpRow> {
 
 /// The first key of `action`, for hints.
 pub fn key_of(action: LessonAction) -> String {
-    LESSON_KEYMAP.iter().find(|b| b.action == action).and_then(|b| b.keys.first()).map_or(String::new(), |&k| key_name(k))
+    LESSON_KEYMAP
+        .iter()
+        .find(|b| b.action == action)
+        .and_then(|b| b.keys.first())
+        .map_or(String::new(), |&k| key_name(k))
 }
 
 #[cfg(test)]

@@ -55,7 +55,10 @@ impl Live {
 
     /// Something still loads or generates.
     pub fn busy(&self) -> bool {
-        self.app.panes.iter().any(|p| p.is_running() || p.info.is_none() && !matches!(p.status, crate::tui::app::PaneStatus::Failed(_)))
+        self.app
+            .panes
+            .iter()
+            .any(|p| p.is_running() || p.info.is_none() && !matches!(p.status, crate::tui::app::PaneStatus::Failed(_)))
     }
 }
 
@@ -72,7 +75,13 @@ mod tests {
             source: source.into(),
             arch: "llama".into(),
             layers: 2,
-            mixing: Mixing::Attention { heads: 4, kv_heads: 2, head_dim: 8, kv_head_of: vec![0, 0, 1, 1], windows: vec![None; 2] },
+            mixing: Mixing::Attention {
+                heads: 4,
+                kv_heads: 2,
+                head_dim: 8,
+                kv_head_of: vec![0, 0, 1, 1],
+                windows: vec![None; 2],
+            },
             max_positions: 512,
             device: "cpu".into(),
             dtype: "f32".into(),

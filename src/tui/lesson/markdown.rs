@@ -191,7 +191,9 @@ pub fn render(md: &str, width: u16, st: &MdStyle) -> Vec<Line<'static>> {
                 };
                 out.extend(wrap(&runs, width, Span::raw(""), Span::raw("")));
             }
-            Block::Para(text) => out.extend(wrap(&inline(&text, st.text, st.code), width, Span::raw(""), Span::raw(""))),
+            Block::Para(text) => {
+                out.extend(wrap(&inline(&text, st.text, st.code), width, Span::raw(""), Span::raw("")))
+            }
             Block::Item(marker, text) => {
                 let pad = " ".repeat(marker.width() + 3);
                 let first = Span::styled(format!("  {marker} "), st.text);

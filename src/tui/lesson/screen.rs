@@ -55,11 +55,13 @@ pub fn layout(app: &LessonApp, size: Rect) -> Areas {
             width: size.width.saturating_sub(2 * 3.min(size.width / 8)),
             height: size.height.saturating_sub(2 * 1.min(size.height / 8)),
         };
-        let [title, _, body] = Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+        let [title, _, body] =
+            Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
         let fits = has_panel && body.width >= 90 && body.height >= 16;
         let (text, panel) = if fits {
             let [t, _, p] =
-                Layout::horizontal([Constraint::Percentage(42), Constraint::Length(2), Constraint::Fill(1)]).areas(body);
+                Layout::horizontal([Constraint::Percentage(42), Constraint::Length(2), Constraint::Fill(1)])
+                    .areas(body);
             (t, Some(p))
         } else {
             (body, None)
@@ -125,7 +127,10 @@ pub fn wants(app: &LessonApp, i: usize, size: Rect) -> Wants {
         },
         Panel::Scan { .. } if info.is_state_space() => {
             let (ssm, _) = state_area(Rect { height: area.height.saturating_sub(4), ..area });
-            Wants { state: Some((c.layer.min(info.layers.saturating_sub(1)), c.token, (ssm.height as usize * 2).max(1))), ..Wants::default() }
+            Wants {
+                state: Some((c.layer.min(info.layers.saturating_sub(1)), c.token, (ssm.height as usize * 2).max(1))),
+                ..Wants::default()
+            }
         }
         _ => Wants::default(),
     }
@@ -134,7 +139,8 @@ pub fn wants(app: &LessonApp, i: usize, size: Rect) -> Wants {
 fn text_style(app: &LessonApp) -> MdStyle {
     let t = &app.theme;
     if app.present {
-        let base = if t.has_color() { Style::new().fg(Color::White) } else { Style::new() }.add_modifier(Modifier::BOLD);
+        let base =
+            if t.has_color() { Style::new().fg(Color::White) } else { Style::new() }.add_modifier(Modifier::BOLD);
         let code = if t.has_color() { base.fg(Color::Yellow) } else { base.add_modifier(Modifier::REVERSED) };
         MdStyle { text: base, heading: base.add_modifier(Modifier::UNDERLINED), code, quote: base }
     } else {
@@ -168,7 +174,8 @@ pub fn draw(f: &mut Frame, app: &LessonApp) {
     let head = format!(" Lesson {} · {} ", app.lesson.number, app.lesson.title);
     let right = format!(" {} ", counter(app));
     let title_style = if app.present { st.text } else { t.accent().add_modifier(Modifier::BOLD) };
-    Line::from(vec![Span::styled(head, title_style), Span::styled(format!("— {step_title}"), st.text)]).render(a.title, buf);
+    Line::from(vec![Span::styled(head, title_style), Span::styled(format!("— {step_title}"), st.text)])
+        .render(a.title, buf);
     let rw = right.chars().count() as u16;
     if a.title.width > rw {
         Line::styled(right, title_style).render(Rect { x: a.title.right() - rw, width: rw, ..a.title }, buf);
@@ -218,7 +225,8 @@ pub fn draw(f: &mut Frame, app: &LessonApp) {
             lines.remove(0);
             let w = size.width.saturating_sub(8).min(100);
             let h = (lines.len() as u16 + 2).min(size.height);
-            let area = Rect { x: size.x + (size.width - w) / 2, y: size.y + (size.height - h) / 2, width: w, height: h };
+            let area =
+                Rect { x: size.x + (size.width - w) / 2, y: size.y + (size.height - h) / 2, width: w, height: h };
             let buf = f.buffer_mut();
             Clear.render(area, buf);
             let block = Block::bordered().title(" r or Esc closes ").border_style(t.accent());
@@ -258,7 +266,9 @@ fn draw_panel(app: &LessonApp, area: Rect, buf: &mut Buffer) {
     let (t, c) = (&app.theme, &app.controls);
     let pane = app.pane(0);
     let need = |buf: &mut Buffer| match pane {
-        Some(p) => waiting(&super::panels::live::not_ready(p).unwrap_or_else(|| "waiting for the model…".into()), t, area, buf),
+        Some(p) => {
+            waiting(&super::panels::live::not_ready(p).unwrap_or_else(|| "waiting for the model…".into()), t, area, buf)
+        }
         None => waiting("starting the model…", t, area, buf),
     };
     match app.panel() {
@@ -284,8 +294,16 @@ fn draw_panel(app: &LessonApp, area: Rect, buf: &mut Buffer) {
                     None => return need(buf),
                 },
             };
-            CalculatorPanel { title: &title, source: &source, shape, context: c.context, batch: c.batch, dtype: c.dtype, theme: t }
-                .render(area, buf)
+            CalculatorPanel {
+                title: &title,
+                source: &source,
+                shape,
+                context: c.context,
+                batch: c.batch,
+                dtype: c.dtype,
+                theme: t,
+            }
+            .render(area, buf)
         }
         Panel::Sdpa { .. } => match pane {
             Some(p) if p.qk.is_some() => {

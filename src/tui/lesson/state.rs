@@ -45,7 +45,8 @@ impl LessonApp {
     /// (pane ids from 0, so a launcher can spawn them as its initial workers).
     /// `texts[i]` is step i's filled Markdown (missing ones fall back to the raw text).
     pub fn new(lesson: Lesson, texts: Vec<String>, present: bool, theme: Theme) -> (Self, Vec<Command>) {
-        let controls = lesson.steps.first().map_or(Controls::for_panel(&Panel::None), |s| Controls::for_panel(&s.panel));
+        let controls =
+            lesson.steps.first().map_or(Controls::for_panel(&Panel::None), |s| Controls::for_panel(&s.panel));
         let mut app = Self {
             lesson,
             texts,

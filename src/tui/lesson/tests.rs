@@ -56,7 +56,13 @@ fn info(source: &str) -> ModelInfo {
         source: source.into(),
         arch: "llama".into(),
         layers: 2,
-        mixing: Mixing::Attention { heads: 4, kv_heads: 2, head_dim: 8, kv_head_of: vec![0, 0, 1, 1], windows: vec![None; 2] },
+        mixing: Mixing::Attention {
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 8,
+            kv_head_of: vec![0, 0, 1, 1],
+            windows: vec![None; 2],
+        },
         max_positions: 512,
         device: "cpu".into(),
         dtype: "f32".into(),
@@ -82,7 +88,10 @@ fn stepping_spawns_reuses_and_replaces_models() {
     assert!(a.action(A::Next).is_empty());
     // Two others: the old one is cancelled, fresh ids.
     let cmds = a.action(A::Next);
-    assert!(matches!(&cmds[..], [Command::Job(0, Job::Cancel), Command::Spawn(1, _), Command::Spawn(2, _)]), "{cmds:?}");
+    assert!(
+        matches!(&cmds[..], [Command::Job(0, Job::Cancel), Command::Spawn(1, _), Command::Spawn(2, _)]),
+        "{cmds:?}"
+    );
     // A late report of the old pane is dropped; the new ones start generating.
     assert!(a.report(Message { pane: 0, report: Report::Loaded(info("tiny-gqa")) }).is_empty());
     let cmds = a.report(Message { pane: 2, report: Report::Loaded(info("tiny-gqa")) });

@@ -69,7 +69,10 @@ impl Widget for CalculatorPanel<'_> {
             None => "no window".into(),
         };
         let mut lines = vec![
-            Line::from(vec![Span::styled(format!(" {}", self.title), bold), Span::styled(format!("  ({})", self.source), t.dim())]),
+            Line::from(vec![
+                Span::styled(format!(" {}", self.title), bold),
+                Span::styled(format!("  ({})", self.source), t.dim()),
+            ]),
             Line::from(format!(
                 " {} layers · {} heads · {} KV heads · head_dim {} · {window}",
                 s.layers, s.heads, s.kv_heads, s.head_dim
@@ -115,10 +118,8 @@ impl Widget for CalculatorPanel<'_> {
             t.dim(),
         ));
         lines.push(Line::default());
-        let rows: Vec<(String, u64)> = variants(s)
-            .into_iter()
-            .filter_map(|(label, _, v)| v.bytes(n, b, dt).ok().map(|x| (label, x)))
-            .collect();
+        let rows: Vec<(String, u64)> =
+            variants(s).into_iter().filter_map(|(label, _, v)| v.bytes(n, b, dt).ok().map(|x| (label, x))).collect();
         let max = rows.iter().map(|r| r.1).chain([bytes.kv_bytes]).max().unwrap_or(1).max(1);
         let bar_w = (area.width as usize).saturating_sub(36).clamp(1, 30);
         let mut table = vec![(format!("as configured ({} KV)", s.kv_heads), bytes.kv_bytes)];

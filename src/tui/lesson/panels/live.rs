@@ -120,8 +120,11 @@ impl Widget for ComparePanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let t = self.theme;
         if self.view == "memory" {
-            let series: Vec<_> =
-                self.panes.iter().filter_map(|p| p.info.as_ref().map(|i| (p.source.as_str(), i, p.steps.as_slice()))).collect();
+            let series: Vec<_> = self
+                .panes
+                .iter()
+                .filter_map(|p| p.info.as_ref().map(|i| (p.source.as_str(), i, p.steps.as_slice())))
+                .collect();
             let waiting_for: Vec<String> = self.panes.iter().filter_map(not_ready).collect();
             if series.is_empty() {
                 return waiting(&waiting_for.join(" · "), t, area, buf);
@@ -130,7 +133,8 @@ impl Widget for ComparePanel<'_> {
             CompareMemory { series, theme: t }.render(body, buf);
             if !waiting_for.is_empty() && area.height > 0 {
                 let y = area.bottom() - 1;
-                Line::styled(format!(" {}", waiting_for.join(" · ")), t.dim()).render(Rect { y, height: 1, ..area }, buf);
+                Line::styled(format!(" {}", waiting_for.join(" · ")), t.dim())
+                    .render(Rect { y, height: 1, ..area }, buf);
             }
             return;
         }
@@ -186,7 +190,14 @@ mod tests {
             .collect();
         let n = 8;
         let values = (0..n * n).map(|x| if x % n > x / n { f32::NAN } else { 1.0 / (x / n + 1) as f32 }).collect();
-        p.map = Some(MapView { layer: 0, head: Some(1), rows: 0..n, cols: 0..n, image: Image::new(n, n, values), positions: n });
+        p.map = Some(MapView {
+            layer: 0,
+            head: Some(1),
+            rows: 0..n,
+            cols: 0..n,
+            image: Image::new(n, n, values),
+            positions: n,
+        });
         p
     }
 
@@ -209,8 +220,14 @@ mod tests {
     #[test]
     fn attention_heads_and_cache_snapshots() {
         let (p, th) = (pane("tiny-gqa", 2), theme());
-        insta::assert_snapshot!("attention", draw(50, 14, AttentionPanel { pane: &p, layer: 0, head: 1, theme: &th }).backend());
-        insta::assert_snapshot!("heads", draw(50, 12, HeadsPanel { pane: &p, pattern: Some(Pattern::FirstToken), theme: &th }).backend());
+        insta::assert_snapshot!(
+            "attention",
+            draw(50, 14, AttentionPanel { pane: &p, layer: 0, head: 1, theme: &th }).backend()
+        );
+        insta::assert_snapshot!(
+            "heads",
+            draw(50, 12, HeadsPanel { pane: &p, pattern: Some(Pattern::FirstToken), theme: &th }).backend()
+        );
         insta::assert_snapshot!("cache", draw(60, 14, CachePanel { pane: &p, theme: &th }).backend());
         let mut failed = Pane::new("nope");
         failed.status = PaneStatus::Failed("no such model".into());

@@ -36,7 +36,11 @@ fn matrix(m: &Mask, title: String, theme: &Theme) -> Vec<Line<'static>> {
     for i in 0..n {
         let mut spans = vec![Span::styled(format!(" {i:>3} "), theme.dim())];
         for j in 0..n {
-            spans.push(if m.get(i, j) { Span::styled("■ ", theme.accent()) } else { Span::styled("· ", theme.dim()) });
+            spans.push(if m.get(i, j) {
+                Span::styled("■ ", theme.accent())
+            } else {
+                Span::styled("· ", theme.dim())
+            });
         }
         out.push(Line::from(spans));
     }

@@ -44,9 +44,10 @@ impl Widget for ScanPanel<'_> {
         let pos = (prompt + step).saturating_sub(1);
         let tok = self.tokens.get(pos).map_or(String::new(), |x| super::token_cell(&x.text, 12));
         let dt = self.state.and_then(|s| s.dt.get(pos)).copied();
-        let mut lines = vec![Line::from(vec![
-            Span::styled(format!(" {} · step {step} of 0–{last} · position {pos} {tok}", info.source), bold),
-        ])];
+        let mut lines = vec![Line::from(vec![Span::styled(
+            format!(" {} · step {step} of 0–{last} · position {pos} {tok}", info.source),
+            bold,
+        )])];
         lines.push(Line::from(" h ← Ā⊙h + B̄x,  y = C·h + D·x,  Ā = exp(ΔA),  B̄ = ΔB (the code)"));
         match dt {
             Some(d) => {
@@ -68,7 +69,13 @@ impl Widget for ScanPanel<'_> {
         text(lines, area, buf);
         let rest = Rect { y: area.y + head.min(area.height), height: area.height.saturating_sub(head), ..area };
         if rest.height >= 4 {
-            let w = StateViewWidget { state: self.state, tokens: self.tokens, selected: Some(pos), focused: false, theme: t };
+            let w = StateViewWidget {
+                state: self.state,
+                tokens: self.tokens,
+                selected: Some(pos),
+                focused: false,
+                theme: t,
+            };
             w.render(rest, buf);
         }
     }
@@ -97,7 +104,14 @@ mod tests {
     fn state() -> StateView {
         let ssm = Image::new(4, 8, (0..32).map(|x| ((x as f32) * 0.7).sin()).collect());
         let conv = Image::new(4, 8, (0..32).map(|x| ((x as f32) * 0.3).cos()).collect());
-        StateView { layer: 0, step: 2, ssm, conv, channels_per_row: 1, dt: (0..8).map(|i| 0.1 + i as f32 * 0.05).collect() }
+        StateView {
+            layer: 0,
+            step: 2,
+            ssm,
+            conv,
+            channels_per_row: 1,
+            dt: (0..8).map(|i| 0.1 + i as f32 * 0.05).collect(),
+        }
     }
 
     #[test]

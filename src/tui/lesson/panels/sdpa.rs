@@ -87,7 +87,10 @@ impl Widget for SdpaPanel<'_> {
         let bold = t.accent().add_modifier(Modifier::BOLD);
         let mut lines = vec![
             Line::from(vec![
-                Span::styled(format!(" layer {} · head {} · query {} {}", qk.layer, qk.head, s.query, tok(s.query)), bold),
+                Span::styled(
+                    format!(" layer {} · head {} · query {} {}", qk.layer, qk.head, s.query, tok(s.query)),
+                    bold,
+                ),
                 Span::styled(format!("   d = {} · scale 1/√{} = {:.4}", s.head_dim, s.head_dim, s.scale), t.dim()),
             ]),
             Line::styled(
@@ -121,7 +124,10 @@ impl Widget for SdpaPanel<'_> {
                     Span::styled(format!("{:.3} ", weight(r)), if r.key == s.query { bold } else { t.accent() }),
                     Span::styled(bar(weight(r) as f64, bar_w), t.accent()),
                 ]),
-                None => Line::styled(format!(" {:>4}  {:<10} {:>8} {:>8}  0 (−∞ before softmax)", r.key, tok(r.key), "masked", ""), t.dim()),
+                None => Line::styled(
+                    format!(" {:>4}  {:<10} {:>8} {:>8}  0 (−∞ before softmax)", r.key, tok(r.key), "masked", ""),
+                    t.dim(),
+                ),
             };
             lines.push(line);
         }

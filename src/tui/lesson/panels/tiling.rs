@@ -78,7 +78,9 @@ fn num(x: f64) -> String {
 impl Widget for TilingPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let th = self.theme;
-        let Some(qk) = self.qk else { return super::waiting("waiting for the model's queries and keys…", th, area, buf) };
+        let Some(qk) = self.qk else {
+            return super::waiting("waiting for the model's queries and keys…", th, area, buf);
+        };
         let Some(inp) = TileInputs::new(qk) else { return super::waiting("no positions yet…", th, area, buf) };
         let (br, bc) = (self.block_rows.max(1), self.block_cols.max(1));
         let Some((tiler, last, total)) = run(&inp, br, bc, self.steps) else { return };
@@ -88,7 +90,10 @@ impl Widget for TilingPanel<'_> {
             Span::styled(format!(" layer {} · head {} · {n}×{n} scores", qk.layer, qk.head), bold),
             Span::raw(format!(" · blocks {br}×{bc} · tile {}/{total}", tiler.steps_taken())),
         ])];
-        lines.push(Line::styled(" rows: queries, columns: keys · █ this tile  ▒ done  · to do  (blank: masked)", th.dim()));
+        lines.push(Line::styled(
+            " rows: queries, columns: keys · █ this tile  ▒ done  · to do  (blank: masked)",
+            th.dim(),
+        ));
         // The grid: one cell per (query, key).
         let done: Vec<bool> = {
             let mut d = vec![false; n * n];
@@ -109,7 +114,13 @@ impl Widget for TilingPanel<'_> {
                 .map(|j| {
                     let in_cur = cur.as_ref().is_some_and(|c| c.q.contains(&i) && c.k.contains(&j));
                     match () {
-                        _ if !inp.mask.visible(i, j) => if in_cur { '▫' } else { ' ' },
+                        _ if !inp.mask.visible(i, j) => {
+                            if in_cur {
+                                '▫'
+                            } else {
+                                ' '
+                            }
+                        }
                         _ if in_cur => '█',
                         _ if done[i * n + j] => '▒',
                         _ => '·',
@@ -138,7 +149,9 @@ impl Widget for TilingPanel<'_> {
             lines.push(Line::styled(format!(" … rows {grid_rows}–{} not drawn", n - 1), th.dim()));
         }
         match &last {
-            Some(s) if s.skipped => lines.push(Line::styled(" every cell of this tile is masked: a kernel skips it", th.dim())),
+            Some(s) if s.skipped => {
+                lines.push(Line::styled(" every cell of this tile is masked: a kernel skips it", th.dim()))
+            }
             Some(s) => lines.push(Line::from(format!(
                 " tile: queries {}..{}, keys {}..{}: m_new = max(m, rowmax S), ℓ ← e^(m−m_new)·ℓ + Σ e^(S−m_new)",
                 s.tile.q.start, s.tile.q.end, s.tile.k.start, s.tile.k.end
