@@ -5,6 +5,7 @@ mod bench_ui;
 mod capture;
 mod generate;
 mod heads;
+mod lesson;
 mod memory;
 mod models;
 mod train;
@@ -49,6 +50,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// The KV cache a model holds at N positions (and as MHA, MQA, without its window); a Mamba's fixed state.
     Memory(memory::MemoryArgs),
+    /// Open a lesson (by number or name) in the terminal UI: text beside live panels; --present for classrooms.
+    Lesson(lesson::LessonArgs),
 }
 
 /// Options shared by every command that generates.
@@ -118,5 +121,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Models(a) => models::run(a),
         Command::Memory(a) => memory::run(a),
+        Command::Lesson(a) => lesson::run(a),
     }
 }

@@ -136,6 +136,18 @@ impl Trace {
             && self.positions > 0
     }
 
+    /// Queries of `head` (positions × head_dim) and the keys of the KV head it
+    /// reads (positions × head_dim), post-RoPE; None without a capture.
+    pub fn head_qk(&self, layer: usize, head: usize) -> Option<(Vec<f32>, Vec<f32>)> {
+        let g = self.geometry.get(layer).filter(|g| head < g.heads && self.has_attention())?;
+        let (data, d) = (&self.layers[layer], g.head_dim);
+        let kv = head / (g.heads / g.kv_heads).max(1);
+        let rows = |x: &[f32], n: usize, h: usize| -> Vec<f32> {
+            (0..self.positions).flat_map(|i| x[(i * n + h) * d..(i * n + h + 1) * d].iter().copied()).collect()
+        };
+        Some((rows(&data.q, g.heads, head), rows(&data.k, g.kv_heads, kv)))
+    }
+
     /// Attention probabilities of `head` in `layer` for query rows `rows`,
     /// each over key positions 0..positions(); exactly 0 where masked.
     /// Returns rows.len() × positions() values, row-major.
@@ -203,6 +215,14 @@ mod tests {
         };
         t.push(step);
         t
+    }
+
+    #[test]
+    fn head_qk_gives_one_heads_queries_and_its_kv_heads_keys() {
+        let (q, k) = tiny_trace(None).head_qk(0, 1).unwrap();
+        assert_eq!(q, vec![1., 0., 1., 0., 1., 0.]);
+        assert_eq!(k, vec![0., 0., 1., 0., 2., 0.]);
+        assert!(tiny_trace(None).head_qk(0, 2).is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod run;
 pub mod screen;
 pub mod source;
 pub mod terminal;
+pub mod lesson;
 pub mod theme;
 pub mod views;
 pub mod worker;

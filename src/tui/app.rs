@@ -5,7 +5,7 @@
 pub mod nav;
 mod settings;
 
-use super::data::{HeadGrid, MapView, ModelInfo, QueryRow, StateView, StepInfo, Token};
+use super::data::{HeadGrid, HeadQk, MapView, ModelInfo, QueryRow, StateView, StepInfo, Token};
 use super::keymap::Action;
 use super::theme::{ColorMap, Theme};
 use super::views::editor::TextField;
@@ -60,6 +60,8 @@ pub struct Pane {
     pub row: Option<QueryRow>,
     pub grid: Option<HeadGrid>,
     pub state: Option<StateView>,
+    /// One head's queries and keys, when a lesson asked for them.
+    pub qk: Option<HeadQk>,
     pub since: Instant,
 }
 
@@ -76,6 +78,7 @@ impl Pane {
             row: None,
             grid: None,
             state: None,
+            qk: None,
             since: Instant::now(),
         }
     }
@@ -253,6 +256,7 @@ impl App {
                 pane.row = None;
                 pane.grid = None;
                 pane.state = None;
+                pane.qk = None;
                 pane.cursor_value = None;
                 pane.since = Instant::now();
                 pane.status = if self.paused { PaneStatus::Paused } else { PaneStatus::Generating };
@@ -273,6 +277,7 @@ impl App {
             Report::Row(row) => pane.row = Some(row),
             Report::Grid(grid) => pane.grid = Some(grid),
             Report::State(state) => pane.state = state,
+            Report::Qk(qk) => pane.qk = Some(qk),
         }
         vec![]
     }

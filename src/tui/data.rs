@@ -193,6 +193,23 @@ pub struct StateView {
     pub dt: Vec<f32>,
 }
 
+/// One head's post-RoPE queries and keys, for views that show the arithmetic
+/// (scores, scale, softmax, tiling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadQk {
+    pub layer: usize,
+    pub head: usize,
+    pub positions: usize,
+    pub head_dim: usize,
+    /// (positions, head_dim)
+    pub q: Vec<f32>,
+    /// (positions, head_dim): the KV head this head reads.
+    pub k: Vec<f32>,
+    /// The factor on q·k (1/√d).
+    pub scale: f32,
+    pub window: Option<usize>,
+}
+
 /// The head-pattern score a view sorts or tints by.
 pub use crate::metrics::Pattern;
 

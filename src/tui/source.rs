@@ -25,6 +25,10 @@ pub trait Source: Send {
     fn state(&self, layer: usize, held: usize) -> Result<(Vec<f32>, Vec<f32>)>;
     /// Δ after softplus, (positions × d_inner).
     fn dt(&self, layer: usize) -> Result<Vec<f32>>;
+    /// One head's queries and keys (live traces only).
+    fn head_qk(&self, layer: usize, head: usize) -> Result<crate::tui::data::HeadQk> {
+        Err(Error::Usage(format!("no queries and keys for layer {layer} head {head}")))
+    }
 }
 
 impl Source for Trace {
@@ -82,6 +86,22 @@ impl Source for Trace {
             .and_then(|s| s.dt.get(layer))
             .cloned()
             .ok_or_else(|| Error::Usage(format!("no Δ for layer {layer}")))
+    }
+
+    fn head_qk(&self, layer: usize, head: usize) -> Result<crate::tui::data::HeadQk> {
+        let (q, k) = Trace::head_qk(self, layer, head)
+            .ok_or_else(|| Error::Usage(format!("no queries and keys for layer {layer} head {head}")))?;
+        let g = &self.geometry[layer];
+        Ok(crate::tui::data::HeadQk {
+            layer,
+            head,
+            positions: Trace::positions(self),
+            head_dim: g.head_dim,
+            q,
+            k,
+            scale: g.scale,
+            window: g.window,
+        })
     }
 }
 

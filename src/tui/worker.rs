@@ -38,6 +38,8 @@ pub struct Wants {
     pub grid: bool,
     /// (layer, held step or None for the newest, pixel rows).
     pub state: Option<(usize, Option<usize>, usize)>,
+    /// (layer, head): that head's queries and keys (lessons).
+    pub qk: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -62,6 +64,7 @@ pub enum Report {
     Row(super::data::QueryRow),
     Grid(HeadGrid),
     State(Option<super::data::StateView>),
+    Qk(super::data::HeadQk),
 }
 
 #[derive(Debug)]
@@ -205,6 +208,7 @@ struct Computer {
     map_at: Option<usize>,
     row_at: Option<usize>,
     state_at: Option<usize>,
+    qk_at: Option<usize>,
     grid: Option<HeadGrid>,
     /// Next layer of the grid being filled, and whether it is scored.
     grid_next: Option<(usize, bool)>,
@@ -222,6 +226,9 @@ impl Computer {
         }
         if w.state != self.wants.state {
             self.state_at = None;
+        }
+        if w.qk != self.wants.qk {
+            self.qk_at = None;
         }
         self.wants = w;
     }
@@ -244,6 +251,9 @@ impl Computer {
         }
         if self.wants.state.is_some() && self.state_at != Some(p) {
             return Pending::State;
+        }
+        if self.wants.qk.is_some() && self.qk_at != Some(p) {
+            return Pending::Qk;
         }
         if self.wants.grid {
             if self.grid_next.is_some() {
@@ -284,6 +294,11 @@ impl Computer {
                 let n = src.state_steps().len();
                 let held = held.unwrap_or(n.saturating_sub(1)).min(n.saturating_sub(1));
                 Some(Report::State(products::state_view(src, layer, held, rows).ok().flatten()))
+            }
+            Pending::Qk => {
+                self.qk_at = Some(p);
+                let (l, h) = self.wants.qk.unwrap_or_default();
+                src.head_qk(l, h).ok().map(Report::Qk)
             }
             Pending::GridStart(score) => {
                 self.grid_next = Some((0, score));
@@ -334,6 +349,7 @@ enum Pending {
     Row,
     Map,
     State,
+    Qk,
     GridStart(bool),
     Grid,
 }

@@ -160,7 +160,7 @@ impl App {
             let (rows, cols, width, height) = viewport(p, self.sel.zoom, (q, k), px);
             (width > 0).then_some(MapWant { layer, head, rows, cols, width, height, cursor: Some((q, k)) })
         });
-        Wants { map, row: (p > 0).then_some((layer, head, q)), grid: room.grid, state: None }
+        Wants { map, row: (p > 0).then_some((layer, head, q)), grid: room.grid, ..Wants::default() }
     }
 }
 
