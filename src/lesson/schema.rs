@@ -88,6 +88,9 @@ pub enum Panel {
         batch: usize,
         #[serde(default = "f16")]
         dtype: String,
+        /// A published figure to check against the computed one, in GB (lesson 3's article claim).
+        #[serde(default)]
+        claim_gb: Option<f64>,
     },
     /// The same prompt through several models side by side.
     Compare {
