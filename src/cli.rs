@@ -5,6 +5,7 @@ mod bench_ui;
 mod capture;
 mod generate;
 mod heads;
+mod lessons;
 mod memory;
 mod models;
 mod train;
@@ -49,6 +50,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// The KV cache a model holds at N positions (and as MHA, MQA, without its window); a Mamba's fixed state.
     Memory(memory::MemoryArgs),
+    /// List the lessons: interactive explanations of attention, the KV cache, GQA, windows, tiling and Mamba.
+    Lessons(lessons::LessonsArgs),
 }
 
 /// Options shared by every command that generates.
@@ -118,5 +121,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Models(a) => models::run(a),
         Command::Memory(a) => memory::run(a),
+        Command::Lessons(a) => lessons::run(a),
     }
 }

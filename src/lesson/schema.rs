@@ -98,6 +98,9 @@ pub enum Panel {
         /// What each pane shows: attention, heads or memory.
         #[serde(default = "attention")]
         view: String,
+        /// Prompt for this step (e.g. one longer than a window).
+        #[serde(default)]
+        prompt: Option<String>,
     },
     /// FlashAttention's tiles over one head's real attention, stepped.
     Tiling {

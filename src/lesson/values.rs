@@ -55,6 +55,9 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
             let c = transformer(model)?;
             put(&mut v, "model", model);
             shape_values(&mut v, &c)?;
+            if prompt.as_ref().is_some_and(|p| p.trim().is_empty()) {
+                return Err(Error::Usage("empty prompt".into()));
+            }
             if let Some(p) = pattern {
                 pattern_of(p)?;
             }
@@ -76,6 +79,8 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
                 put(&mut v, "model", model);
                 shape_values(&mut v, &c)?;
                 let s = kv_shape(&c)?;
+                put(&mut v, "dtype", Dtype::F32.name());
+                put(&mut v, "bytes_per_value", Dtype::F32.bytes_per_value());
                 put(&mut v, "max_positions", group(c.max_positions as u64));
                 put(&mut v, "kv_at_max", group(s.bytes(c.max_positions, 1, Dtype::F32)?));
                 put(&mut v, "kv_at_max_mib", sig(s.bytes(c.max_positions, 1, Dtype::F32)? as f64 / 1048576.0));
@@ -88,7 +93,12 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
         Panel::Calculator { model, context, batch, dtype, claim_gb } => {
             calculator_values(&mut v, model, *context, *batch, dtype, *claim_gb)?
         }
-        Panel::Compare { models, view } => compare_values(&mut v, models, view)?,
+        Panel::Compare { models, view, prompt } => {
+            if prompt.as_ref().is_some_and(|p| p.trim().is_empty()) {
+                return Err(Error::Usage("empty prompt".into()));
+            }
+            compare_values(&mut v, models, view)?
+        }
         Panel::Tiling { model, layer, head, block_rows, block_cols } => {
             let c = transformer(model)?;
             at(&c, *layer, *head)?;
@@ -280,6 +290,10 @@ fn calculator_values(
         return Err(Error::Usage(format!("context {context}, batch {batch}: both must be positive")));
     }
     let dt = Dtype::parse(dtype)?;
+    if let Some(p) = presets::find(model) {
+        put(v, "max_positions", group(p.max_positions as u64));
+        put(v, "max_gib", sig(gib(p.shape()?.bytes(p.max_positions, batch, Dtype::parse(dtype)?)?)));
+    }
     let (title, shape) = match presets::find(model) {
         Some(p) => (p.title.to_string(), p.shape()?),
         None => match zoo_model(model) {
@@ -338,7 +352,8 @@ fn calculator_values(
         let near = |unit: fn(u64) -> f64| {
             fits.iter().copied().min_by(|a, b| (unit(a.1) - claim).abs().total_cmp(&(unit(b.1) - claim).abs()))
         };
-        if let Some((k, b)) = near(gib) {
+        // Only an exact match backs "the figure appears with K KV heads".
+        if let Some((k, b)) = near(gib).filter(|&(_, b)| gib(b) == claim) {
             put(v, "claim_kv_heads", k);
             put(v, "claim_kv_heads_gib", sig(gib(b)));
             put(v, "claim_kv_heads_gb", sig(gb(b)));
