@@ -215,3 +215,16 @@ fn missing_files_and_bad_references_are_caught() {
     std::fs::create_dir(&dir).unwrap();
     assert_caught(check(&dir), "lesson.toml: missing");
 }
+
+/// `cargo test --test lessons -- --ignored --nocapture`: every step as the screen would fill it.
+#[test]
+#[ignore]
+fn show_filled_lessons() {
+    for l in lesson::all().unwrap() {
+        println!("=== {:02}-{} {}: {}", l.number, l.slug, l.title, l.summary);
+        for (i, s) in l.steps.iter().enumerate() {
+            let text = fill(&s.markdown, &lesson::step_values(&l, i).unwrap()).unwrap();
+            println!("--- {} ({:?})\n{text}", s.title, s.panel);
+        }
+    }
+}

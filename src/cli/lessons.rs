@@ -3,6 +3,7 @@
 
 use clap::Args;
 use serde_json::json;
+use std::io::Write;
 
 #[derive(Args)]
 pub struct LessonsArgs {
@@ -13,6 +14,8 @@ pub struct LessonsArgs {
 
 pub fn run(a: LessonsArgs) -> anyhow::Result<()> {
     let lessons = attnviz::lesson::all()?;
+    // Write errors (a closed pipe) end the command instead of panicking.
+    let mut out = std::io::stdout().lock();
     if a.json {
         let list: Vec<_> = lessons
             .iter()
@@ -23,13 +26,13 @@ pub fn run(a: LessonsArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(());
     }
     let slug = lessons.iter().map(|l| l.slug.len()).max().unwrap_or(0);
     let title = lessons.iter().map(|l| l.title.chars().count()).max().unwrap_or(0);
     for l in &lessons {
-        println!("{:>2}  {:<slug$}  {:<title$}  {}", l.number, l.slug, l.title, l.summary);
+        writeln!(out, "{:>2}  {:<slug$}  {:<title$}  {}", l.number, l.slug, l.title, l.summary)?;
     }
     Ok(())
 }

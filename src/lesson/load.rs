@@ -61,7 +61,9 @@ pub fn load_dir(dir: &Path) -> Result<Lesson> {
     let lesson = parse(name, |file| std::fs::read_to_string(dir.join(file)).ok());
     // Name the folder on disk in errors, not just its name.
     lesson.map_err(|e| match e {
-        Error::BadFile { path, msg } => Error::BadFile { path: dir.join(path.strip_prefix(name).unwrap_or(&path)), msg },
+        Error::BadFile { path, msg } => {
+            Error::BadFile { path: dir.join(path.strip_prefix(name).unwrap_or(&path)), msg }
+        }
         e => e,
     })
 }
@@ -108,11 +110,16 @@ fn step(mut table: toml::Table, read: &impl Fn(&str) -> Option<String>) -> std::
     }
     let markdown = read(&file).ok_or_else(|| format!("text {file}: file not found"))?;
     table.entry("panel").or_insert_with(|| toml::Value::String("none".into()));
-    let panel = Panel::deserialize(toml::Value::Table(table)).map_err(|e| format!("({title}) {}", one_line(&e.to_string())))?;
+    let panel =
+        Panel::deserialize(toml::Value::Table(table)).map_err(|e| format!("({title}) {}", one_line(&e.to_string())))?;
     Ok(Step { title, markdown, panel })
 }
 
 /// toml's messages span lines (with a source excerpt); keep them on one.
 fn one_line(msg: &str) -> String {
-    msg.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | ")).collect::<Vec<_>>().join("; ")
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | "))
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -236,11 +236,15 @@ mod tests {
 
     #[test]
     fn parses_the_subset() {
-        let b = parse("# Title\n\nSome **bold** and *em* and `q·k`,\nwrapped.\n\n- an [item](https://x.org) {n}\n").unwrap();
+        let b = parse("# Title\n\nSome **bold** and *em* and `q·k`,\nwrapped.\n\n- an [item](https://x.org) {n}\n")
+            .unwrap();
         assert_eq!(b.len(), 3);
         assert!(matches!(&b[0], Block::Heading(s) if s[0].text == "Title"));
         let p = b[1].spans();
-        assert_eq!(p.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["Some ", "bold", " and ", "em", " and ", "q·k", ",  wrapped."].map(|s| s.replace("  ", " ")));
+        assert_eq!(
+            p.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            ["Some ", "bold", " and ", "em", " and ", "q·k", ",  wrapped."].map(|s| s.replace("  ", " "))
+        );
         assert!(p[1].strong && p[3].emph && p[5].code);
         let item = b[2].spans();
         assert_eq!((item[1].text.as_str(), item[1].link.as_deref()), ("item", Some("https://x.org")));
@@ -250,7 +254,23 @@ mod tests {
 
     #[test]
     fn broken_markdown_is_an_error() {
-        for bad in ["`open", "**open", "*open", "[text", "[text]", "a ) b", "(open", "{Bad}", "{open", "x }", "*a **b* c**", "#x", "```\ncode\n```", "[t](a b)", "***x***"] {
+        for bad in [
+            "`open",
+            "**open",
+            "*open",
+            "[text",
+            "[text]",
+            "a ) b",
+            "(open",
+            "{Bad}",
+            "{open",
+            "x }",
+            "*a **b* c**",
+            "#x",
+            "```\ncode\n```",
+            "[t](a b)",
+            "***x***",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} parsed");
         }
     }

@@ -175,8 +175,8 @@ enum Arch {
 
 /// A zoo model's config, or an error listing the zoo.
 fn zoo_model(name: &str) -> Result<Arch> {
-    let m = zoo::get(name)
-        .ok_or_else(|| Error::Usage(format!("no zoo model {name:?}; the zoo has {}", zoo::names())))?;
+    let m =
+        zoo::get(name).ok_or_else(|| Error::Usage(format!("no zoo model {name:?}; the zoo has {}", zoo::names())))?;
     let (config, _, _) = m.parts()?;
     let json: serde_json::Value =
         serde_json::from_str(config).map_err(|e| Error::bad_file(format!("{name}/config.json"), e))?;
@@ -331,7 +331,7 @@ fn calculator_values(
         put(v, "window", group(w as u64));
         put(v, "no_window_gib", sig(gib(r.no_window)));
     }
-    if context % 1000 != 0 && context > 1000 {
+    if !context.is_multiple_of(1000) && context > 1000 {
         let round = context / 1000 * 1000;
         let b = shape.bytes(round, batch, dt)?;
         put(v, "round_context", group(round as u64));
@@ -460,12 +460,8 @@ fn run_scores(model: &str, prompt: &str) -> Result<Scored> {
     let max = loaded.model.max_positions();
     let ids = session::prompt_ids(&loaded.tokenizer, prompt, false, false, max)?;
     let mut trace = crate::trace::Trace::for_model(&loaded.model, &ids);
-    let opts = Options {
-        max_new_tokens: 1,
-        sampling: crate::sample::Sampling::Greedy,
-        ignore_eos: true,
-        capture: true,
-    };
+    let opts =
+        Options { max_new_tokens: 1, sampling: crate::sample::Sampling::Greedy, ignore_eos: true, capture: true };
     let tokenizer = std::sync::Arc::new(loaded.tokenizer);
     Session::start(loaded.model, tokenizer, ids, opts).follow(|step| trace.push(step))?;
     Ok((trace.positions(), metrics::score_trace(&trace)?))
@@ -521,7 +517,10 @@ mod tests {
     #[test]
     fn citations_from_references() {
         let c = |r: &str| citation(r).map(|c| c.0);
-        assert_eq!(c("Vaswani, Shazeer, Parmar (2017), Attention Is All You Need, arXiv:1706.03762").as_deref(), Some("Vaswani et al. (2017)"));
+        assert_eq!(
+            c("Vaswani, Shazeer, Parmar (2017), Attention Is All You Need, arXiv:1706.03762").as_deref(),
+            Some("Vaswani et al. (2017)")
+        );
         assert_eq!(c("Shazeer (2019), Fast Transformer Decoding, arXiv:1911.02150").as_deref(), Some("Shazeer (2019)"));
         assert_eq!(c("Gu, Dao (2023), Mamba, arXiv:2312.00752").as_deref(), Some("Gu and Dao (2023)"));
         assert_eq!(c("Brown, Mann et al. (2020), GPT-3, arXiv:2005.14165").as_deref(), Some("Brown et al. (2020)"));
