@@ -16,4 +16,4 @@ pub use load::{all, find, load_dir};
 pub use schema::{Lesson, Panel, Step};
 pub use text::{fill, prose_digits, LIVE_PLACEHOLDERS};
 pub use validate::validate;
-pub use values::{citation, step_values, values};
+pub use values::{citation, step_values, values, MAX_MASK, PROBE};

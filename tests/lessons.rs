@@ -118,6 +118,9 @@ fn unknown_panels_and_settings_are_caught() {
     assert_caught(problems(&toml_with("size = 8", "size = \"eight\""), &md), "step 1");
     assert_caught(problems(&toml_with("format = 1", "format = 2"), &md), "format 2");
     assert_caught(problems(&toml_with("title = \"A test lesson\"", "titel = \"x\""), &md), "unknown field `titel`");
+    assert_caught(problems(&toml_with("summary = \"Checks the checks.\"", "summary = \"open"), &md), "lesson.toml");
+    let none = toml_with("panel = \"mask\"\nkind = \"sliding\"", "panel = \"none\"\nkind = \"sliding\"");
+    assert_caught(problems(&none, &md), "unknown field `kind`");
 }
 
 #[test]

@@ -110,6 +110,12 @@ fn step(mut table: toml::Table, read: &impl Fn(&str) -> Option<String>) -> std::
     }
     let markdown = read(&file).ok_or_else(|| format!("text {file}: file not found"))?;
     table.entry("panel").or_insert_with(|| toml::Value::String("none".into()));
+    // serde ignores extra keys beside a unit variant; a text-only step takes none.
+    if table.get("panel").and_then(toml::Value::as_str) == Some("none") {
+        if let Some(key) = table.keys().find(|k| *k != "panel") {
+            return Err(format!("({title}) unknown field `{key}`: panel none takes no settings"));
+        }
+    }
     let panel =
         Panel::deserialize(toml::Value::Table(table)).map_err(|e| format!("({title}) {}", one_line(&e.to_string())))?;
     Ok(Step { title, markdown, panel })
