@@ -6,6 +6,7 @@ mod capture;
 mod generate;
 mod heads;
 mod lesson;
+mod lessons;
 mod memory;
 mod models;
 mod train;
@@ -52,6 +53,8 @@ enum Command {
     Memory(memory::MemoryArgs),
     /// Open a lesson (by number or name) in the terminal UI: text beside live panels; --present for classrooms.
     Lesson(lesson::LessonArgs),
+    /// List the lessons: interactive explanations of attention, the KV cache, GQA, windows, tiling and Mamba.
+    Lessons(lessons::LessonsArgs),
 }
 
 /// Options shared by every command that generates.
@@ -122,5 +125,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Models(a) => models::run(a),
         Command::Memory(a) => memory::run(a),
         Command::Lesson(a) => lesson::run(a),
+        Command::Lessons(a) => lessons::run(a),
     }
 }

@@ -86,6 +86,9 @@ pub enum Panel {
         batch: usize,
         #[serde(default = "f16")]
         dtype: String,
+        /// A published figure to check against the computed one, in GB (lesson 3's article claim).
+        #[serde(default)]
+        claim_gb: Option<f64>,
     },
     /// The same prompt through several models side by side.
     Compare {
@@ -93,6 +96,9 @@ pub enum Panel {
         /// What each pane shows: attention, heads or memory.
         #[serde(default = "attention")]
         view: String,
+        /// Prompt for this step (e.g. one longer than a window).
+        #[serde(default)]
+        prompt: Option<String>,
     },
     /// FlashAttention's tiles over one head's real attention, stepped.
     Tiling {

@@ -66,7 +66,7 @@ impl Controls {
                     pattern.as_deref().and_then(|n| Pattern::ALL.into_iter().find(|p| p.name() == n || p.key() == n));
             }
             Panel::Mask { size, window, layers, .. } => (c.size, c.window, c.layers) = (*size, *window, *layers),
-            Panel::Calculator { model, context, batch, dtype } => {
+            Panel::Calculator { model, context, batch, dtype, .. } => {
                 c.context = *context;
                 c.batch = *batch;
                 c.dtype = Dtype::parse(dtype).unwrap_or(Dtype::F16);

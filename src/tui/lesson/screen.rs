@@ -120,7 +120,7 @@ pub fn wants(app: &LessonApp, i: usize, size: Rect) -> Wants {
         }
         Panel::Attention { .. } => Wants { map: map(area), ..Wants::default() },
         Panel::Heads { .. } => Wants { grid: true, ..Wants::default() },
-        Panel::Compare { models, view } => match view.as_str() {
+        Panel::Compare { models, view, .. } => match view.as_str() {
             "heads" => Wants { grid: true, ..Wants::default() },
             "memory" => Wants::default(),
             _ => Wants { map: columns(area, models.len()).get(i).and_then(|a| map(*a)), ..Wants::default() },
