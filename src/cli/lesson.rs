@@ -18,10 +18,11 @@ pub struct LessonArgs {
     pub device: String,
 }
 
-/// Every lesson this build can open: the built-in panel tour, then the lessons'
-/// content (added here when the lesson loader lands).
-fn catalog() -> Vec<Lesson> {
-    vec![screen::demo::panels()]
+/// Every lesson this build can open: the built-in panel tour, then the lessons.
+fn catalog() -> anyhow::Result<Vec<Lesson>> {
+    let mut all = vec![screen::demo::panels()];
+    all.extend(attnviz::lesson::all()?);
+    Ok(all)
 }
 
 /// The lesson `name` names: by number, slug, `NN-slug`, or a unique slug prefix.
@@ -44,7 +45,7 @@ fn find(mut all: Vec<Lesson>, name: &str) -> anyhow::Result<Lesson> {
 }
 
 pub fn run(a: LessonArgs) -> anyhow::Result<()> {
-    let lesson = find(catalog(), &a.name)?;
+    let lesson = find(catalog()?, &a.name)?;
     screen::open(lesson, a.present, &a.device)
 }
 
@@ -54,10 +55,13 @@ mod tests {
 
     #[test]
     fn lessons_are_found_by_number_slug_and_prefix() {
-        assert_eq!(find(catalog(), "0").unwrap().slug, "panels");
-        assert_eq!(find(catalog(), "00-panels").unwrap().slug, "panels");
-        assert_eq!(find(catalog(), "Pan").unwrap().slug, "panels");
-        let e = find(catalog(), "nope").unwrap_err().to_string();
-        assert!(e.contains("0 (panels)"), "{e}");
+        let all = || catalog().unwrap();
+        assert_eq!(find(all(), "0").unwrap().slug, "panels");
+        assert_eq!(find(all(), "00-panels").unwrap().slug, "panels");
+        assert_eq!(find(all(), "Pan").unwrap().slug, "panels");
+        assert_eq!(find(all(), "3").unwrap().number, 3);
+        assert_eq!(find(all(), "03-kv-cache").unwrap().number, 3);
+        let e = find(all(), "nope").unwrap_err().to_string();
+        assert!(e.contains("0 (panels)") && e.contains("7 (mamba-scan)"), "{e}");
     }
 }

@@ -7,6 +7,7 @@ pub mod controls;
 pub mod demo;
 pub mod keys;
 pub mod live;
+pub mod live_values;
 pub mod markdown;
 pub mod panels;
 pub mod screen;
@@ -63,10 +64,12 @@ impl Ui for LessonApp {
     }
 }
 
-/// Each step's Markdown with its `{placeholders}` filled. Until the lesson
-/// engine's filler lands this passes the text through; swap it here.
-pub fn filled_texts(lesson: &Lesson) -> Vec<String> {
-    lesson.steps.iter().map(|s| s.markdown.clone()).collect()
+/// Each step's Markdown with its `{placeholders}` filled from code; live
+/// ones stay for the screen to fill while the model runs.
+pub fn filled_texts(lesson: &Lesson) -> crate::Result<Vec<String>> {
+    (0..lesson.steps.len())
+        .map(|i| crate::lesson::fill(&lesson.steps[i].markdown, &crate::lesson::step_values(lesson, i)?))
+        .collect()
 }
 
 /// Open `lesson` in the terminal (presenter mode with `present`), models on `device`.
@@ -74,7 +77,7 @@ pub fn open(lesson: Lesson, present: bool, device: &str) -> anyhow::Result<()> {
     check_tty()?;
     anyhow::ensure!(!lesson.steps.is_empty(), "lesson {} has no steps", lesson.slug);
     crate::model::source::quiet_downloads();
-    let texts = filled_texts(&lesson);
+    let texts = filled_texts(&lesson)?;
     let (app, cmds) = LessonApp::new(lesson, texts, present, Theme::detect());
     let (tx, rx) = channel::<Message>();
     // The first step's models are panes 0..n: start them as the loop's initial workers.

@@ -149,6 +149,9 @@ impl Controls {
             }
             (Panel::Tiling { .. }, A::Step) => self.tiles += 1,
             (Panel::Tiling { .. }, A::Reset) => self.tiles = 0,
+            // The tiler stops at its last tile whatever the count.
+            (Panel::Tiling { .. }, A::End) => self.tiles = usize::MAX / 2,
+            (Panel::Scan { .. }, A::End) => self.token = None,
             (Panel::Scan { .. }, A::Step) => {
                 let n = steps.max(1);
                 self.token = Some(self.token.map_or(0, |t| (t + 1) % n));
@@ -167,7 +170,13 @@ mod tests {
 
     #[test]
     fn calculator_keys_cycle_presets_batch_and_dtype() {
-        let p = Panel::Calculator { model: "llama-2-7b".into(), context: 4096, batch: 1, dtype: "f16".into() };
+        let p = Panel::Calculator {
+            model: "llama-2-7b".into(),
+            context: 4096,
+            batch: 1,
+            dtype: "f16".into(),
+            claim_gb: None,
+        };
         let mut c = Controls::for_panel(&p);
         assert_eq!(c.preset, Some(0));
         c.apply(&p, A::More, 0, 0, 0);

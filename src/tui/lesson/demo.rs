@@ -49,12 +49,22 @@ pub fn panels() -> Lesson {
             step(
                 "The calculator",
                 "Context `+`/`-`, batch `b`, dtype `d`, preset `,`/`.`.",
-                Panel::Calculator { model: "llama-2-7b".into(), context: 4096, batch: 1, dtype: "f16".into(), claim_gb: None },
+                Panel::Calculator {
+                    model: "llama-2-7b".into(),
+                    context: 4096,
+                    batch: 1,
+                    dtype: "f16".into(),
+                    claim_gb: None,
+                },
             ),
             step(
                 "Side by side",
                 "The same prompt through three models.",
-                Panel::Compare { models: vec!["tiny-mha".into(), m(), "tiny-mqa".into()], view: "memory".into(), prompt: None },
+                Panel::Compare {
+                    models: vec!["tiny-mha".into(), m(), "tiny-mqa".into()],
+                    view: "memory".into(),
+                    prompt: None,
+                },
             ),
             step(
                 "Tiles",

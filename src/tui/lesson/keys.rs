@@ -24,6 +24,8 @@ pub enum LessonAction {
     Step,
     /// Back to the first tile / token.
     Reset,
+    /// To the last tile / token.
+    End,
     /// Toggle the 1/√d scale (sdpa).
     Scale,
     Batch,
@@ -68,6 +70,7 @@ pub const LESSON_KEYMAP: &[LessonBinding] = &[
     bind(&[ch(','), ch('<')], A::PickPrev, "panel", "previous head (preset, layer count)"),
     bind(&[ch(' '), ch('s')], A::Step, "panel", "step a tile or a token"),
     bind(&[ch('0')], A::Reset, "panel", "back to the first tile or token"),
+    bind(&[ch('e'), (KeyCode::End, NONE)], A::End, "panel", "every tile at once / the newest token"),
     bind(&[ch('u')], A::Scale, "panel", "with or without the 1/√d scale"),
     bind(&[ch('b')], A::Batch, "panel", "next batch size (calculator)"),
     bind(&[ch('d')], A::Dtype, "panel", "next dtype (calculator)"),

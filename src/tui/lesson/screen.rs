@@ -187,7 +187,7 @@ pub fn draw(f: &mut Frame, app: &LessonApp) {
         text_area = block.inner(a.text);
         block.render(a.text, buf);
     }
-    let mut lines = markdown::render(app.text(), text_area.width.saturating_sub(1), &st);
+    let mut lines = markdown::render(&app.shown_text(), text_area.width.saturating_sub(1), &st);
     if app.step + 1 == app.steps() && !app.lesson.references.is_empty() {
         lines.extend(references(app, &st));
     }

@@ -83,7 +83,7 @@ impl LessonApp {
     /// The models and prompt a panel runs.
     pub fn sources_of(panel: &Panel) -> (Vec<String>, String) {
         let prompt = match panel {
-            Panel::Heads { prompt: Some(p), .. } => p.clone(),
+            Panel::Heads { prompt: Some(p), .. } | Panel::Compare { prompt: Some(p), .. } => p.clone(),
             _ => LESSON_PROMPT.to_string(),
         };
         let models = match panel {

@@ -34,12 +34,22 @@ fn lesson() -> Lesson {
             step(
                 "Two models",
                 "Side by side.",
-                Panel::Compare { models: vec!["tiny-swa".into(), "tiny-gqa".into()], view: "attention".into() },
+                Panel::Compare {
+                    models: vec!["tiny-swa".into(), "tiny-gqa".into()],
+                    view: "attention".into(),
+                    prompt: None,
+                },
             ),
             step(
                 "Memory",
                 "The calculator.",
-                Panel::Calculator { model: "mistral-7b".into(), context: 32_768, batch: 1, dtype: "f16".into() },
+                Panel::Calculator {
+                    model: "mistral-7b".into(),
+                    context: 32_768,
+                    batch: 1,
+                    dtype: "f16".into(),
+                    claim_gb: None,
+                },
             ),
         ],
     }
@@ -47,7 +57,7 @@ fn lesson() -> Lesson {
 
 fn app(present: bool) -> (LessonApp, Vec<Command>) {
     let l = lesson();
-    let texts = filled_texts(&l);
+    let texts = filled_texts(&l).unwrap();
     LessonApp::new(l, texts, present, Theme::new(ColorMode::TrueColor, ColorMap::Viridis))
 }
 
