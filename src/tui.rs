@@ -18,6 +18,7 @@ pub mod products;
 pub mod run;
 pub mod screen;
 pub mod source;
+pub mod tabs;
 pub mod terminal;
 pub mod theme;
 pub mod views;

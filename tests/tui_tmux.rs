@@ -109,3 +109,24 @@ fn a_model_that_fails_to_load_is_shown_and_the_rest_runs() {
     });
     t.quit();
 }
+
+#[test]
+fn the_lessons_tab_opens_a_lesson_in_place_and_comes_back() {
+    let t = Tmux::start("tabs", 150, 44);
+    t.run(&format!("{} --max-new-tokens 8", bin()));
+    t.wait_text("Attention · L0 H0", 30);
+    t.keys(&["L"]);
+    t.wait_text("Lessons: text beside live panels", 10);
+    t.keys(&["Down", "Down", "Enter"]);
+    t.wait_text("Lesson 3 · The KV cache", 10);
+    t.wait_for("the lesson's live model", Duration::from_secs(30), |s| {
+        s.contains("step 1/4") && s.contains("KV cache")
+    });
+    t.keys(&["l"]);
+    t.wait_text("step 2/4", 10);
+    t.keys(&["q"]);
+    t.wait_text("Lessons: text beside live panels", 10);
+    t.keys(&["Escape"]);
+    t.wait_text("Attention · L0 H0", 10);
+    t.quit();
+}

@@ -12,7 +12,7 @@ pub const LIVE_PLACEHOLDERS: &[(&str, &str)] = &[
     ("cache_bytes", "bytes of keys and values the loaded model holds now (f32)"),
     ("evicted", "positions the sliding window has dropped from the cache so far"),
     ("decode_ms_cached", "milliseconds per decode step with the KV cache, measured"),
-    ("decode_ms_uncached", "milliseconds for the same step recomputing every position, measured"),
+    ("decode_ms_uncached", "milliseconds of the prefill's forward pass over every prompt position, measured: the work each step would redo without a cache"),
     ("decode_speedup", "decode_ms_uncached / decode_ms_cached"),
     ("max_weight", "the current query's largest softmax weight, with the 1/√d scale"),
     ("max_weight_unscaled", "the same weight without the scale"),

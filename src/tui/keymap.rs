@@ -40,6 +40,7 @@ pub enum Action {
     Normalize,
     ColorMap,
     Export,
+    Lessons,
 }
 
 pub struct Binding {
@@ -79,6 +80,12 @@ pub const KEYMAP: &[Binding] = &[
         desc: "focus the previous panel",
     },
     Binding { keys: &[ch('x')], action: Action::Export, section: "general", desc: "save the screen as an SVG file" },
+    Binding {
+        keys: &[ch('L')],
+        action: Action::Lessons,
+        section: "general",
+        desc: "the Lessons tab (Enter opens one, q in it comes back, Esc returns here)",
+    },
     Binding {
         keys: &[ch('C')],
         action: Action::ColorMap,

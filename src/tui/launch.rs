@@ -47,7 +47,7 @@ pub fn explore(l: Launch) -> anyhow::Result<()> {
         .collect();
     let mut app = App::new(&l.sources, &l.prompt, l.chat, l.settings, Theme::detect());
     app.paused = l.paused;
-    run::run(app, jobs, (tx, rx), &l.device)
+    super::tabs::run(app, jobs, (tx, rx), &l.device)
 }
 
 /// `attnviz view TRACE`: the same UI over a trace file, without the model.

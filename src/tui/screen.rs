@@ -299,6 +299,7 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
         hints.extend([
             hint(Action::PauseResume, "pause"),
             hint(Action::EditPrompt, "prompt"),
+            hint(Action::Lessons, "lessons"),
             hint(Action::Help, "help"),
             hint(Action::Quit, "quit"),
         ]);

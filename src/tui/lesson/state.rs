@@ -45,6 +45,17 @@ impl LessonApp {
     /// (pane ids from 0, so a launcher can spawn them as its initial workers).
     /// `texts[i]` is step i's filled Markdown (missing ones fall back to the raw text).
     pub fn new(lesson: Lesson, texts: Vec<String>, present: bool, theme: Theme) -> (Self, Vec<Command>) {
+        Self::new_at(lesson, texts, present, theme, 0)
+    }
+
+    /// As `new`, with run-loop pane ids from `first_id` (beside the explorer's panes).
+    pub fn new_at(
+        lesson: Lesson,
+        texts: Vec<String>,
+        present: bool,
+        theme: Theme,
+        first_id: usize,
+    ) -> (Self, Vec<Command>) {
         let controls =
             lesson.steps.first().map_or(Controls::for_panel(&Panel::None), |s| Controls::for_panel(&s.panel));
         let mut app = Self {
@@ -58,7 +69,7 @@ impl LessonApp {
             live: None,
             message: None,
             quit: false,
-            next_id: 0,
+            next_id: first_id,
         };
         let cmds = app.enter(0);
         (app, cmds)
@@ -160,6 +171,11 @@ impl LessonApp {
 
     pub fn report(&mut self, m: Message) -> Vec<Command> {
         self.live.as_mut().map_or(vec![], |l| l.report(m))
+    }
+
+    /// Stop the models of the current step (the lesson is being closed).
+    pub fn close(&self) -> Vec<Command> {
+        self.live.as_ref().map_or(vec![], Live::cancel)
     }
 
     pub fn busy(&self) -> bool {
