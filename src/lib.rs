@@ -4,6 +4,10 @@
 //! `Decoder`; `session` runs generation on a worker thread and streams one
 //! `Step` per forward pass; `trace` keeps post-RoPE queries and keys and
 //! recomputes any head's attention on demand; `capture` writes a trace file.
+//! `metrics` scores heads; `sim` holds the lessons' math without candle
+//! (masks, GQA maps, KV arithmetic, tiling, the scan); `tui` is the explorer
+//! (workers own models and traces, views draw plain data) and `lesson` the
+//! lessons it shows.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

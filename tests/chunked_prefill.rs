@@ -6,7 +6,6 @@ use attnviz::model;
 use attnviz::sample::Sampling;
 use attnviz::session::{self, Options};
 use attnviz::trace::Trace;
-use std::sync::atomic::AtomicBool;
 
 fn run(case: &str, chunk: Option<usize>) -> Trace {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(case);
@@ -20,7 +19,7 @@ fn run(case: &str, chunk: Option<usize>) -> Trace {
     let ids = session::prompt_ids(&m.tokenizer, prompt, false, false, cfg.max_positions).unwrap();
     let opts = Options { max_new_tokens: 4, sampling: Sampling::Greedy, ignore_eos: true, capture: true };
     let mut trace = Trace::new(&cfg, &ids);
-    session::run(&mut m.model, &m.tokenizer, &ids, &opts, &AtomicBool::new(false), |s| {
+    session::run(&mut m.model, &m.tokenizer, &ids, &opts, &attnviz::session::Control::default(), |s| {
         trace.push(s);
         true
     })
