@@ -78,6 +78,22 @@ fn gpt2() {
     check_case("gpt2");
 }
 
+#[test]
+fn qwen3_qk_norm_explicit_head_dim_and_window() {
+    check_case("qwen3");
+}
+
+#[test]
+fn gpt_neox_parallel_residual_quarter_rotary() {
+    check_case("gpt_neox");
+}
+
+/// Sequential residual, half rotary, and the Hub's config keys (`rotary_pct`, `rotary_emb_base`).
+#[test]
+fn gpt_neox_sequential_residual_hub_config() {
+    check_case("gpt_neox_seq");
+}
+
 /// `attnviz capture` on a Mamba folder writes states equal to transformers'.
 #[test]
 fn mamba_capture_matches_transformers() {

@@ -1,9 +1,12 @@
 //! One instrumented decoder-only transformer for every supported family:
 //! Llama 2/3 (Touvron et al. 2023), Mistral (sliding window, Jiang et al. 2023),
-//! Qwen2 (q/k/v biases) and GPT-2 (Radford et al. 2019). It follows
-//! transformers' `modeling_llama.py` / `modeling_gpt2.py` eager path
-//! operation for operation, so its numbers match; the capture point is
-//! marked where post-RoPE queries and keys leave the forward pass.
+//! Qwen2 (q/k/v biases), Qwen3 (q/k norms), GPT-2 (Radford et al. 2019) and
+//! GPT-NeoX / Pythia (Black et al. 2022; partial rotary, parallel residual).
+//! It follows transformers' eager path operation for operation, so its
+//! numbers match; the capture point is marked where post-RoPE queries and
+//! keys leave the forward pass. Family differences are config-driven pieces
+//! (optional q/k norms, partial RoPE, parallel residual); the loaders of the
+//! families with their own checkpoint layout are in `decoder/`.
 
 use super::config::{Arch, Config};
 use super::kv_cache::KvCache;
@@ -12,6 +15,9 @@ use super::rope::Rope;
 use super::weights::Weights;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+
+mod gpt2;
+mod neox;
 
 /// What one forward pass leaves behind.
 pub struct Forward {
@@ -36,6 +42,9 @@ struct Attention {
     k: Linear,
     v: Linear,
     o: Linear,
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3).
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -48,6 +57,8 @@ struct Block {
     attn: Attention,
     norm2: Norm,
     mlp: Mlp,
+    /// x + attn(norm1(x)) + mlp(norm2(x)), GPT-NeoX's parallel residual.
+    parallel: bool,
 }
 
 pub struct Decoder {
@@ -68,7 +79,8 @@ pub struct Decoder {
 impl Decoder {
     pub fn load(cfg: Config, w: &Weights) -> Result<Self> {
         match cfg.arch {
-            Arch::Gpt2 => load_gpt2(cfg, w),
+            Arch::Gpt2 => gpt2::load(cfg, w),
+            Arch::GptNeox => neox::load(cfg, w),
             _ => load_llama(cfg, w),
         }
     }
@@ -151,8 +163,13 @@ impl Decoder {
         for (block, cache) in self.blocks.iter().zip(self.caches.iter_mut()) {
             let h = block.norm1.forward(&x)?;
             let (a, cap) = block.attn.forward(&h, self.fed, self.rope.as_ref(), cache, capture)?;
-            x = (x + a)?;
-            x = (&x + block.mlp.forward(&block.norm2.forward(&x)?)?)?;
+            if block.parallel {
+                let m = block.mlp.forward(&block.norm2.forward(&x)?)?;
+                x = ((m + a)? + x)?;
+            } else {
+                x = (x + a)?;
+                x = (&x + block.mlp.forward(&block.norm2.forward(&x)?)?)?;
+            }
             layers.extend(cap);
         }
         self.fed += t;
@@ -179,6 +196,10 @@ impl Attention {
         let mut q = split(self.q.forward(x)?, h)?; // (1, h, t, d)
         let mut k = split(self.k.forward(x)?, kvh)?; // (1, kvh, t, d)
         let v = split(self.v.forward(x)?, kvh)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
         if let Some(rope) = rope {
             q = rope.apply(&q, pos)?;
             k = rope.apply(&k, pos)?;
@@ -229,10 +250,6 @@ impl Attention {
     }
 }
 
-fn caches(cfg: &Config) -> Vec<KvCache> {
-    cfg.windows.iter().map(|&w| KvCache::new(w)).collect()
-}
-
 fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
     let (hid, h, kvh, d) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
     let embed = Embedding::load(w, "model.embed_tokens.weight", cfg.vocab_size, hid)?;
@@ -242,6 +259,7 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
         let a = format!("{p}.self_attn");
         let m = format!("{p}.mlp");
         let lin = |name: &str, out, inp, bias| Linear::load(w, name, out, inp, bias);
+        let qk_norm = |name: &str| cfg.qk_norm.then(|| Norm::rms(w, name, d, cfg.norm_eps)).transpose();
         blocks.push(Block {
             norm1: Norm::rms(w, &format!("{p}.input_layernorm"), hid, cfg.norm_eps)?,
             attn: Attention {
@@ -249,6 +267,8 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
                 k: lin(&format!("{a}.k_proj"), kvh * d, hid, cfg.qkv_bias)?,
                 v: lin(&format!("{a}.v_proj"), kvh * d, hid, cfg.qkv_bias)?,
                 o: lin(&format!("{a}.o_proj"), hid, h * d, cfg.o_bias)?,
+                q_norm: qk_norm(&format!("{a}.q_norm"))?,
+                k_norm: qk_norm(&format!("{a}.k_norm"))?,
                 heads: h,
                 kv_heads: kvh,
                 head_dim: d,
@@ -261,6 +281,7 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
                 up: lin(&format!("{m}.up_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
                 down: lin(&format!("{m}.down_proj"), hid, cfg.intermediate_size, cfg.mlp_bias)?,
             },
+            parallel: false,
         });
     }
     let lm_head = match (cfg.tie_embeddings, w.contains("lm_head.weight")) {
@@ -270,76 +291,36 @@ fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
         }
         (true, _) => embed.as_linear()?,
     };
-    let theta = cfg.rope_theta.unwrap_or(10_000.0);
-    Ok(Decoder {
-        rope: Some(Rope::new(&cfg, theta, w.device(), w.dtype())?),
-        norm: Norm::rms(w, "model.norm", hid, cfg.norm_eps)?,
-        caches: caches(&cfg),
-        embed,
-        positions: None,
-        blocks,
-        lm_head,
-        fed: 0,
-        prefill_chunk: PREFILL_CHUNK,
-        device: w.device().clone(),
-        dtype: w.dtype(),
-        cfg,
-    })
+    let norm = Norm::rms(w, "model.norm", hid, cfg.norm_eps)?;
+    Decoder::assemble(cfg, Parts { embed, positions: None, blocks, norm, lm_head }, w)
 }
 
-/// GPT-2 stores its projections as `Conv1D`, weight (in, out); transpose to (out, in).
-fn conv1d(w: &Weights, name: &str, inp: usize, out: usize) -> Result<(Tensor, Tensor)> {
-    let weight = w.get(&format!("{name}.weight"), &[inp, out])?.t()?.contiguous()?;
-    let bias = w.get(&format!("{name}.bias"), &[out])?;
-    Ok((weight, bias))
+/// What a family's loader reads from its checkpoint; `assemble` adds the rest.
+struct Parts {
+    embed: Embedding,
+    positions: Option<Tensor>,
+    blocks: Vec<Block>,
+    norm: Norm,
+    lm_head: Linear,
 }
 
-fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
-    let hid = cfg.hidden_size;
-    // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer.".
-    let pre = if w.contains("transformer.wte.weight") { "transformer." } else { "" };
-    let embed = Embedding::load(w, &format!("{pre}wte.weight"), cfg.vocab_size, hid)?;
-    let positions = w.get(&format!("{pre}wpe.weight"), &[cfg.max_positions, hid])?;
-    let mut blocks = Vec::with_capacity(cfg.num_layers);
-    for i in 0..cfg.num_layers {
-        let p = format!("{pre}h.{i}");
-        let (qkv_w, qkv_b) = conv1d(w, &format!("{p}.attn.c_attn"), hid, 3 * hid)?;
-        let part = |t: &Tensor, j: usize| t.narrow(0, j * hid, hid)?.contiguous();
-        let qkv = |j| -> Result<Linear> { Linear::new(part(&qkv_w, j)?, Some(part(&qkv_b, j)?)) };
-        let (o_w, o_b) = conv1d(w, &format!("{p}.attn.c_proj"), hid, hid)?;
-        let (fc_w, fc_b) = conv1d(w, &format!("{p}.mlp.c_fc"), hid, cfg.intermediate_size)?;
-        let (pr_w, pr_b) = conv1d(w, &format!("{p}.mlp.c_proj"), cfg.intermediate_size, hid)?;
-        let d = cfg.head_dim;
-        let layer_scale = if cfg.scale_by_layer { (i + 1) as f64 } else { 1.0 };
-        blocks.push(Block {
-            norm1: Norm::layer(w, &format!("{p}.ln_1"), hid, cfg.norm_eps)?,
-            attn: Attention {
-                q: qkv(0)?,
-                k: qkv(1)?,
-                v: qkv(2)?,
-                o: Linear::new(o_w, Some(o_b))?,
-                heads: cfg.num_heads,
-                kv_heads: cfg.num_heads,
-                head_dim: d,
-                scale: 1.0 / ((d as f64).sqrt() * layer_scale),
-                window: None,
-            },
-            norm2: Norm::layer(w, &format!("{p}.ln_2"), hid, cfg.norm_eps)?,
-            mlp: Mlp::Gelu { fc: Linear::new(fc_w, Some(fc_b))?, proj: Linear::new(pr_w, Some(pr_b))? },
-        });
+impl Decoder {
+    /// A fresh decoder (empty caches) from loaded parts; RoPE when the config has a base.
+    fn assemble(cfg: Config, p: Parts, w: &Weights) -> Result<Self> {
+        let rope = cfg.rope_theta.map(|theta| Rope::new(&cfg, theta, w.device(), w.dtype())).transpose()?;
+        Ok(Decoder {
+            rope,
+            caches: cfg.windows.iter().map(|&w| KvCache::new(w)).collect(),
+            embed: p.embed,
+            positions: p.positions,
+            blocks: p.blocks,
+            norm: p.norm,
+            lm_head: p.lm_head,
+            fed: 0,
+            prefill_chunk: PREFILL_CHUNK,
+            device: w.device().clone(),
+            dtype: w.dtype(),
+            cfg,
+        })
     }
-    Ok(Decoder {
-        rope: None,
-        norm: Norm::layer(w, &format!("{pre}ln_f"), hid, cfg.norm_eps)?,
-        caches: caches(&cfg),
-        lm_head: embed.as_linear()?,
-        embed,
-        positions: Some(positions),
-        blocks,
-        fed: 0,
-        prefill_chunk: PREFILL_CHUNK,
-        device: w.device().clone(),
-        dtype: w.dtype(),
-        cfg,
-    })
 }

@@ -52,6 +52,7 @@ impl Gguf {
         let arch = match self.arch.as_str() {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
+            "qwen3" => Arch::Qwen3,
             other => return Err(Error::UnsupportedArch(format!("{other} (GGUF)"))),
         };
         let a = &self.arch;
@@ -68,6 +69,7 @@ impl Gguf {
         }
         let window = self.num(&format!("{a}.attention.sliding_window")).map(|v| v as usize);
         let eos = self.num("tokenizer.ggml.eos_token_id").map(|v| v as u32);
+        let head_dim = self.num(&format!("{a}.attention.key_length")).map_or(hidden / heads.max(1), |v| v as usize);
         let cfg = Config {
             arch,
             vocab_size: vocab,
@@ -76,11 +78,14 @@ impl Gguf {
             num_layers: layers,
             num_heads: heads,
             num_kv_heads: kv_heads,
-            head_dim: self.num(&format!("{a}.attention.key_length")).map_or(hidden / heads.max(1), |v| v as usize),
+            head_dim,
             max_positions: self.count(path, "context_length")?,
             norm_eps: self.num(&format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
             rope_theta: Some(self.num(&format!("{a}.rope.freq_base")).unwrap_or(10_000.0) as f32),
             rope_llama3: None,
+            rotary_dim: self.num(&format!("{a}.rope.dimension_count")).map_or(head_dim, |v| v as usize),
+            qk_norm: arch == Arch::Qwen3,
+            parallel_residual: false,
             windows: vec![window; layers],
             tie_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             qkv_bias: arch == Arch::Qwen2,
@@ -204,6 +209,8 @@ fn hf_name(name: &str) -> Option<String> {
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",
         "attn_output" => "self_attn.o_proj",
+        "attn_q_norm" => "self_attn.q_norm",
+        "attn_k_norm" => "self_attn.k_norm",
         "ffn_gate" => "mlp.gate_proj",
         "ffn_up" => "mlp.up_proj",
         "ffn_down" => "mlp.down_proj",
@@ -215,7 +222,7 @@ fn hf_name(name: &str) -> Option<String> {
 /// Row order that undoes llama.cpp's `permute`: HF row (h, j, i) of layout
 /// (heads, 2, d/2) was stored at (h, i, j) of layout (heads, d/2, 2).
 fn unpermute_order(rows: usize, heads: usize) -> Result<Vec<usize>> {
-    if heads == 0 || rows % (2 * heads) != 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return Err(Error::Weights(format!("q/k rows {rows} do not split into {heads} heads")));
     }
     let d = rows / heads;

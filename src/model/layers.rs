@@ -135,8 +135,8 @@ impl Norm {
 pub enum Mlp {
     /// down(silu(gate(x)) · up(x)), Llama family.
     Gated { gate: Linear, up: Linear, down: Linear },
-    /// proj(gelu_tanh(fc(x))), GPT-2.
-    Gelu { fc: Linear, proj: Linear },
+    /// proj(gelu(fc(x))), GPT-2 (tanh approximation) and GPT-NeoX (exact, erf).
+    Gelu { fc: Linear, proj: Linear, exact: bool },
 }
 
 impl Mlp {
@@ -146,7 +146,8 @@ impl Mlp {
                 let g = candle_nn::Activation::Silu.forward(&gate.forward(x)?)?;
                 down.forward(&(g * up.forward(x)?)?)
             }
-            Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(x)?.gelu()?),
+            Mlp::Gelu { fc, proj, exact: true } => proj.forward(&fc.forward(x)?.gelu_erf()?),
+            Mlp::Gelu { fc, proj, exact: false } => proj.forward(&fc.forward(x)?.gelu()?),
         }
     }
 }

@@ -1,19 +1,21 @@
 //! Rotary position embeddings (Su et al. 2021, "RoFormer"), in the
-//! rotate-half layout transformers uses, with optional Llama 3 scaling.
-//! Frequencies are computed in f32 exactly as transformers does.
+//! rotate-half layout transformers uses, with optional Llama 3 scaling and
+//! partial rotary (only the first `rotary_dim` dimensions of a head turn, as
+//! in GPT-NeoX). Frequencies are computed in f32 exactly as transformers does.
 
 use super::config::{Config, Llama3Scaling};
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
 
 pub struct Rope {
-    cos: Tensor, // (max_positions, head_dim / 2)
+    cos: Tensor, // (max_positions, rotary_dim / 2)
     sin: Tensor,
+    rotary_dim: usize,
 }
 
 impl Rope {
     pub fn new(cfg: &Config, theta: f32, device: &Device, dtype: DType) -> Result<Self> {
-        let inv = inv_freq(cfg.head_dim, theta, cfg.rope_llama3.as_ref());
+        let inv = inv_freq(cfg.rotary_dim, theta, cfg.rope_llama3.as_ref());
         let n = cfg.max_positions;
         let half = inv.len();
         let mut cos = Vec::with_capacity(n * half);
@@ -27,7 +29,7 @@ impl Rope {
         }
         let cos = Tensor::from_vec(cos, (n, half), device)?.to_dtype(dtype)?;
         let sin = Tensor::from_vec(sin, (n, half), device)?.to_dtype(dtype)?;
-        Ok(Self { cos, sin })
+        Ok(Self { cos, sin, rotary_dim: cfg.rotary_dim })
     }
 
     /// Rotate `x` (1, heads, t, head_dim) whose first row sits at absolute position `offset`.
@@ -35,7 +37,13 @@ impl Rope {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, offset, t)?;
         let sin = self.sin.narrow(0, offset, t)?;
-        Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?)
+        let d = x.dim(3)?;
+        if self.rotary_dim == d {
+            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?);
+        }
+        let turned = candle_nn::rotary_emb::rope(&x.narrow(3, 0, self.rotary_dim)?.contiguous()?, &cos, &sin)?;
+        let kept = x.narrow(3, self.rotary_dim, d - self.rotary_dim)?;
+        Ok(Tensor::cat(&[&turned, &kept], 3)?.contiguous()?)
     }
 }
 
