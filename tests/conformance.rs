@@ -7,7 +7,11 @@ mod common;
 use common::*;
 
 fn check_case(case: &str) {
-    let dir = fixtures().join(case);
+    check_dir(case, &fixtures().join(case));
+}
+
+/// `dir` (the fixture `case`, or a copy of it in another layout) must reproduce `case`'s references.
+fn check_dir(case: &str, dir: &std::path::Path) {
     let tmp = tempfile::tempdir().unwrap();
     for k in 0..2 {
         let reference = StFile::read(&dir.join(format!("ref_{k}.safetensors")));
@@ -92,6 +96,44 @@ fn gpt_neox_parallel_residual_quarter_rotary() {
 #[test]
 fn gpt_neox_sequential_residual_hub_config() {
     check_case("gpt_neox_seq");
+}
+
+#[test]
+fn gemma2_softcaps_sandwich_norms_alternating_window() {
+    check_case("gemma2");
+}
+
+#[test]
+fn gemma3_qk_norms_local_rope_base_linear_scaling() {
+    check_case("gemma3_text");
+}
+
+/// The text part of a multimodal `gemma3` checkpoint: config under `text_config` in the Hub's older keys
+/// (`sliding_window_pattern`, `rope_local_base_freq`, `rope_scaling`), tensors under `model.language_model.`.
+#[test]
+fn gemma3_multimodal_checkpoint_hub_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_fixture("gemma3_text", tmp.path());
+    let path = dir.join("config.json");
+    let mut text: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let obj = text.as_object_mut().unwrap();
+    for key in ["layer_types", "rope_parameters", "bos_token_id", "eos_token_id"] {
+        obj.remove(key);
+    }
+    obj.insert("sliding_window_pattern".into(), 3.into());
+    obj.insert("rope_theta".into(), 1_000_000.0.into());
+    obj.insert("rope_local_base_freq".into(), 100.0.into());
+    obj.insert("rope_scaling".into(), serde_json::json!({"rope_type": "linear", "factor": 4.0}));
+    let wrapped = serde_json::json!({"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"],
+        "text_config": text, "vision_config": {"model_type": "siglip_vision_model"}, "bos_token_id": 1,
+        "eos_token_id": 0});
+    std::fs::write(&path, wrapped.to_string()).unwrap();
+    let weights = dir.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let renamed = st.tensors().into_iter().map(|(n, v)| (n.replacen("model.", "model.language_model.", 1), v));
+    std::fs::write(&weights, safetensors::serialize(renamed, &None).unwrap()).unwrap();
+    check_dir("gemma3_text", &dir);
 }
 
 /// `attnviz capture` on a Mamba folder writes states equal to transformers'.

@@ -1,8 +1,9 @@
 //! A clean, typed model configuration, read from a Hugging Face `config.json`
 //! (or built from GGUF metadata). Field names follow transformers; missing
 //! optional fields take transformers' defaults for that architecture.
-//! GPT-NeoX's reader is in `config/neox.rs`.
+//! GPT-NeoX's and Gemma's readers are in `config/`.
 
+mod gemma;
 mod neox;
 
 use super::json::{get_usize, opt_bool, opt_f64, opt_usize, read_json, token_ids};
@@ -11,7 +12,8 @@ use serde_json::Value;
 use std::path::Path;
 
 /// `model_type`s the decoder understands.
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox"];
+pub const SUPPORTED: &[&str] =
+    &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox", "gemma2", "gemma3_text", "gemma3"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -21,6 +23,9 @@ pub enum Arch {
     Qwen3,
     Gpt2,
     GptNeox,
+    Gemma2,
+    /// Gemma 3's text model, also the text part of a multimodal `gemma3` checkpoint.
+    Gemma3,
 }
 
 impl Arch {
@@ -32,6 +37,8 @@ impl Arch {
             Arch::Qwen3 => "qwen3",
             Arch::Gpt2 => "gpt2",
             Arch::GptNeox => "gpt_neox",
+            Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3_text",
         }
     }
 }
@@ -43,6 +50,33 @@ pub struct Llama3Scaling {
     pub low_freq_factor: f32,
     pub high_freq_factor: f32,
     pub original_max_position_embeddings: usize,
+}
+
+/// Family pieces beyond the Llama / GPT-2 core; all off by default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Features {
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3, Gemma 3).
+    pub qk_norm: bool,
+    /// x + attn(ln1(x)) + mlp(ln2(x)) instead of two residual steps (GPT-NeoX).
+    pub parallel_residual: bool,
+    /// RMSNorm scales by (1 + w) (Gemma).
+    pub norm_plus_one: bool,
+    /// Norms after attention and after the MLP as well as before (Gemma).
+    pub sandwich_norms: bool,
+    /// Embeddings multiplied by √hidden (Gemma).
+    pub embed_scale: bool,
+    /// The gated MLP uses tanh GELU instead of SiLU (Gemma's GeGLU).
+    pub gelu_mlp: bool,
+    /// Scores scaled by 1/√this instead of 1/√head_dim (Gemma).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Attention scores become c·tanh(s/c) before the mask (Gemma 2).
+    pub attn_softcap: Option<f64>,
+    /// Logits become c·tanh(l/c) (Gemma 2).
+    pub final_softcap: Option<f64>,
+    /// RoPE base of the sliding-window layers when it differs (Gemma 3).
+    pub local_rope_theta: Option<f32>,
+    /// Positions divided by this in the global layers' RoPE (`rope_type: "linear"`, Gemma 3).
+    pub rope_linear_factor: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +96,8 @@ pub struct Config {
     pub rope_llama3: Option<Llama3Scaling>,
     /// Leading dimensions of each head that RoPE rotates (head_dim unless partial).
     pub rotary_dim: usize,
-    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3).
-    pub qk_norm: bool,
-    /// x + attn(ln1(x)) + mlp(ln2(x)) instead of two residual steps (GPT-NeoX).
-    pub parallel_residual: bool,
+    /// Pieces beyond the Llama / GPT-2 core, by family.
+    pub features: Features,
     /// Per layer: Some(W) when key j is visible to query i iff i − W < j ≤ i.
     pub windows: Vec<Option<usize>>,
     pub tie_embeddings: bool,
@@ -94,6 +126,9 @@ impl Config {
             "qwen3" => from_llama_like(j, Arch::Qwen3),
             "gpt2" => from_gpt2(j),
             "gpt_neox" => neox::from_gpt_neox(j),
+            "gemma2" => gemma::from_gemma(j, Arch::Gemma2),
+            "gemma3_text" => gemma::from_gemma(j, Arch::Gemma3),
+            "gemma3" => gemma::from_gemma3_multimodal(j),
             other => Err(Error::UnsupportedArch(other.to_string())),
         }
     }
@@ -218,6 +253,7 @@ fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
         Arch::Mistral => opt_usize(j, "sliding_window")?,
         Arch::Qwen2 | Arch::Qwen3 if opt_bool(j, "use_sliding_window", false)? => opt_usize(j, "sliding_window")?,
         Arch::Qwen2 | Arch::Qwen3 => None,
+        Arch::Gemma2 | Arch::Gemma3 => Some(opt_usize(j, "sliding_window")?.unwrap_or(4096)),
     };
     if let Some(types) = j.get("layer_types").and_then(Value::as_array) {
         if types.len() != layers {
@@ -233,6 +269,15 @@ fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
                 _ => Err(Error::config("layer_types", format!("unknown layer type {t}"))),
             })
             .collect();
+    }
+    // Gemma without layer_types: every `pattern`-th layer is global (Gemma 2 alternates).
+    let pattern = match arch {
+        Arch::Gemma2 => 2,
+        Arch::Gemma3 => opt_usize(j, "sliding_window_pattern")?.unwrap_or(6).max(1),
+        _ => 0,
+    };
+    if pattern > 0 {
+        return Ok((0..layers).map(|i| window.filter(|_| (i + 1) % pattern != 0)).collect());
     }
     let first_sliding = match arch {
         Arch::Qwen2 | Arch::Qwen3 => opt_usize(j, "max_window_layers")?.unwrap_or(28),
@@ -271,8 +316,7 @@ fn from_llama_like(j: &Value, arch: Arch) -> Result<Config> {
         rope_theta: Some(theta),
         rope_llama3: llama3,
         rotary_dim: head_dim,
-        qk_norm: arch == Arch::Qwen3,
-        parallel_residual: false,
+        features: Features { qk_norm: arch == Arch::Qwen3, ..Features::default() },
         windows: windows(j, arch, num_layers)?,
         tie_embeddings: opt_bool(j, "tie_word_embeddings", false)?,
         qkv_bias: bias_default || attention_bias,
@@ -318,8 +362,7 @@ fn from_gpt2(j: &Value) -> Result<Config> {
         rope_theta: None,
         rope_llama3: None,
         rotary_dim: 0,
-        qk_norm: false,
-        parallel_residual: false,
+        features: Features::default(),
         windows: vec![None; num_layers],
         tie_embeddings: true,
         qkv_bias: true,
@@ -365,7 +408,7 @@ mod tests {
         let c = Config::from_json(&j).unwrap();
         // Qwen3Config's head_dim defaults to 128 whatever hidden / heads is.
         assert_eq!((c.head_dim, c.rotary_dim, c.windows.clone()), (128, 128, vec![None, None]));
-        assert!(c.qk_norm && !c.qkv_bias && !c.parallel_residual);
+        assert!(c.features.qk_norm && !c.qkv_bias && !c.features.parallel_residual);
         assert_eq!(c.rope_theta, Some(f32::INFINITY));
     }
 

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 
 mod gpt2;
+mod llama;
 mod neox;
 
 /// What one forward pass leaves behind.
@@ -42,14 +43,18 @@ struct Attention {
     k: Linear,
     v: Linear,
     o: Linear,
-    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3).
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3, Gemma 3).
     q_norm: Option<Norm>,
     k_norm: Option<Norm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     scale: f64,
+    /// Scores become c·tanh(s/c) before the mask (Gemma 2).
+    softcap: Option<f64>,
     window: Option<usize>,
+    /// Rotate with the decoder's local RoPE (Gemma 3's sliding layers).
+    local_rope: bool,
 }
 
 struct Block {
@@ -59,13 +64,48 @@ struct Block {
     mlp: Mlp,
     /// x + attn(norm1(x)) + mlp(norm2(x)), GPT-NeoX's parallel residual.
     parallel: bool,
+    /// Norms of the attention and MLP outputs before they join the residual (Gemma).
+    post_attn_norm: Option<Norm>,
+    post_mlp_norm: Option<Norm>,
+}
+
+impl Block {
+    fn forward(
+        &self,
+        x: Tensor,
+        pos: usize,
+        rope: Option<&Rope>,
+        cache: &mut KvCache,
+        capture: bool,
+    ) -> Result<(Tensor, Option<LayerCapture>)> {
+        let (mut a, cap) = self.attn.forward(&self.norm1.forward(&x)?, pos, rope, cache, capture)?;
+        if let Some(n) = &self.post_attn_norm {
+            a = n.forward(&a)?;
+        }
+        let mlp = |h: &Tensor| -> Result<Tensor> {
+            let m = self.mlp.forward(&self.norm2.forward(h)?)?;
+            match &self.post_mlp_norm {
+                Some(n) => n.forward(&m),
+                None => Ok(m),
+            }
+        };
+        let x = if self.parallel {
+            ((mlp(&x)? + a)? + x)?
+        } else {
+            let x = (x + a)?;
+            (&x + mlp(&x)?)?
+        };
+        Ok((x, cap))
+    }
 }
 
 pub struct Decoder {
-    cfg: Config,
+    cfg: Box<Config>,          // boxed: keeps `Model`'s variants of similar size
     embed: Embedding,          // (vocab, hidden)
     positions: Option<Tensor>, // (max_positions, hidden), gpt2 only
     rope: Option<Rope>,
+    /// RoPE of the layers with `local_rope` (Gemma 3).
+    rope_local: Option<Rope>,
     blocks: Vec<Block>,
     norm: Norm,
     lm_head: Linear, // (vocab, hidden)
@@ -81,7 +121,7 @@ impl Decoder {
         match cfg.arch {
             Arch::Gpt2 => gpt2::load(cfg, w),
             Arch::GptNeox => neox::load(cfg, w),
-            _ => load_llama(cfg, w),
+            _ => llama::load(cfg, w),
         }
     }
 
@@ -148,7 +188,11 @@ impl Decoder {
         let Some(x) = last else { unreachable!("ids is not empty") };
         let last = self.norm.forward(&x.narrow(0, x.dim(0)? - 1, 1)?)?;
         let logits = self.lm_head.forward(&last)?.squeeze(0)?;
-        let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        let mut logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        if let Some(c) = self.cfg.features.final_softcap {
+            let c = c as f32;
+            logits.iter_mut().for_each(|l| *l = (*l / c).tanh() * c);
+        }
         Ok(Forward { logits, layers })
     }
 
@@ -159,17 +203,15 @@ impl Decoder {
         if let Some(pos) = &self.positions {
             x = (x + pos.narrow(0, self.fed, t)?)?;
         }
+        if self.cfg.features.embed_scale {
+            // transformers multiplies by √hidden held as an f32 tensor.
+            x = (x * ((self.cfg.hidden_size as f64).sqrt() as f32) as f64)?;
+        }
         let mut layers = Vec::new();
         for (block, cache) in self.blocks.iter().zip(self.caches.iter_mut()) {
-            let h = block.norm1.forward(&x)?;
-            let (a, cap) = block.attn.forward(&h, self.fed, self.rope.as_ref(), cache, capture)?;
-            if block.parallel {
-                let m = block.mlp.forward(&block.norm2.forward(&x)?)?;
-                x = ((m + a)? + x)?;
-            } else {
-                x = (x + a)?;
-                x = (&x + block.mlp.forward(&block.norm2.forward(&x)?)?)?;
-            }
+            let rope = if block.attn.local_rope { self.rope_local.as_ref() } else { self.rope.as_ref() };
+            let (y, cap) = block.forward(x, self.fed, rope, cache, capture)?;
+            x = y;
             layers.extend(cap);
         }
         self.fed += t;
@@ -220,7 +262,10 @@ impl Attention {
         // Group the query heads that share a KV head, so GQA needs no copies.
         let g = h / kvh;
         let q = q.reshape((kvh, g * t, d))?;
-        let scores = (q.matmul(&keys.t()?)? * self.scale)?; // (kvh, g·t, n)
+        let mut scores = (q.matmul(&keys.t()?)? * self.scale)?; // (kvh, g·t, n)
+        if let Some(c) = self.softcap {
+            scores = ((scores / c)?.tanh()? * c)?;
+        }
         let scores = match self.mask(t, pos, first_key, n, x.device())? {
             Some(mask) => scores.reshape((kvh, g, t, n))?.broadcast_add(&mask)?.reshape((kvh, g * t, n))?,
             None => scores,
@@ -250,51 +295,6 @@ impl Attention {
     }
 }
 
-fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
-    let (hid, h, kvh, d) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    let embed = Embedding::load(w, "model.embed_tokens.weight", cfg.vocab_size, hid)?;
-    let mut blocks = Vec::with_capacity(cfg.num_layers);
-    for i in 0..cfg.num_layers {
-        let p = format!("model.layers.{i}");
-        let a = format!("{p}.self_attn");
-        let m = format!("{p}.mlp");
-        let lin = |name: &str, out, inp, bias| Linear::load(w, name, out, inp, bias);
-        let qk_norm = |name: &str| cfg.qk_norm.then(|| Norm::rms(w, name, d, cfg.norm_eps)).transpose();
-        blocks.push(Block {
-            norm1: Norm::rms(w, &format!("{p}.input_layernorm"), hid, cfg.norm_eps)?,
-            attn: Attention {
-                q: lin(&format!("{a}.q_proj"), h * d, hid, cfg.qkv_bias)?,
-                k: lin(&format!("{a}.k_proj"), kvh * d, hid, cfg.qkv_bias)?,
-                v: lin(&format!("{a}.v_proj"), kvh * d, hid, cfg.qkv_bias)?,
-                o: lin(&format!("{a}.o_proj"), hid, h * d, cfg.o_bias)?,
-                q_norm: qk_norm(&format!("{a}.q_norm"))?,
-                k_norm: qk_norm(&format!("{a}.k_norm"))?,
-                heads: h,
-                kv_heads: kvh,
-                head_dim: d,
-                scale: 1.0 / (d as f64).sqrt(),
-                window: cfg.windows[i],
-            },
-            norm2: Norm::rms(w, &format!("{p}.post_attention_layernorm"), hid, cfg.norm_eps)?,
-            mlp: Mlp::Gated {
-                gate: lin(&format!("{m}.gate_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                up: lin(&format!("{m}.up_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                down: lin(&format!("{m}.down_proj"), hid, cfg.intermediate_size, cfg.mlp_bias)?,
-            },
-            parallel: false,
-        });
-    }
-    let lm_head = match (cfg.tie_embeddings, w.contains("lm_head.weight")) {
-        (false, true) => Linear::load(w, "lm_head", cfg.vocab_size, hid, false)?,
-        (false, false) => {
-            return Err(Error::Weights("tensor lm_head.weight is missing and tie_word_embeddings is false".into()))
-        }
-        (true, _) => embed.as_linear()?,
-    };
-    let norm = Norm::rms(w, "model.norm", hid, cfg.norm_eps)?;
-    Decoder::assemble(cfg, Parts { embed, positions: None, blocks, norm, lm_head }, w)
-}
-
 /// What a family's loader reads from its checkpoint; `assemble` adds the rest.
 struct Parts {
     embed: Embedding,
@@ -307,9 +307,13 @@ struct Parts {
 impl Decoder {
     /// A fresh decoder (empty caches) from loaded parts; RoPE when the config has a base.
     fn assemble(cfg: Config, p: Parts, w: &Weights) -> Result<Self> {
-        let rope = cfg.rope_theta.map(|theta| Rope::new(&cfg, theta, w.device(), w.dtype())).transpose()?;
+        let (dev, dt) = (w.device(), w.dtype());
+        let rope = cfg.rope_theta.map(|theta| Rope::new(&cfg, theta, true, dev, dt)).transpose()?;
+        let rope_local =
+            cfg.features.local_rope_theta.map(|theta| Rope::new(&cfg, theta, false, dev, dt)).transpose()?;
         Ok(Decoder {
             rope,
+            rope_local,
             caches: cfg.windows.iter().map(|&w| KvCache::new(w)).collect(),
             embed: p.embed,
             positions: p.positions,
@@ -320,7 +324,7 @@ impl Decoder {
             prefill_chunk: PREFILL_CHUNK,
             device: w.device().clone(),
             dtype: w.dtype(),
-            cfg,
+            cfg: Box::new(cfg),
         })
     }
 }

@@ -6,7 +6,7 @@
 
 mod mamba;
 
-use super::config::{Arch, Config};
+use super::config::{Arch, Config, Features};
 use super::gemv::GemvWeights;
 use super::weights::{one_line, Weights};
 use crate::error::{Error, Result};
@@ -84,8 +84,7 @@ impl Gguf {
             rope_theta: Some(self.num(&format!("{a}.rope.freq_base")).unwrap_or(10_000.0) as f32),
             rope_llama3: None,
             rotary_dim: self.num(&format!("{a}.rope.dimension_count")).map_or(head_dim, |v| v as usize),
-            qk_norm: arch == Arch::Qwen3,
-            parallel_residual: false,
+            features: Features { qk_norm: arch == Arch::Qwen3, ..Features::default() },
             windows: vec![window; layers],
             tie_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             qkv_bias: arch == Arch::Qwen2,

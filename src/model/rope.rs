@@ -14,8 +14,13 @@ pub struct Rope {
 }
 
 impl Rope {
-    pub fn new(cfg: &Config, theta: f32, device: &Device, dtype: DType) -> Result<Self> {
-        let inv = inv_freq(cfg.rotary_dim, theta, cfg.rope_llama3.as_ref());
+    /// `global`: the RoPE of full-attention layers, which carries the config's
+    /// scaling; Gemma 3's local RoPE (sliding layers) has none.
+    pub fn new(cfg: &Config, theta: f32, global: bool, device: &Device, dtype: DType) -> Result<Self> {
+        let mut inv = inv_freq(cfg.rotary_dim, theta, cfg.rope_llama3.as_ref().filter(|_| global));
+        if let (Some(f), true) = (cfg.features.rope_linear_factor, global) {
+            inv.iter_mut().for_each(|x| *x /= f);
+        }
         let n = cfg.max_positions;
         let half = inv.len();
         let mut cos = Vec::with_capacity(n * half);

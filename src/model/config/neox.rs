@@ -2,7 +2,7 @@
 //! `rotary_emb_base`) and the one transformers 5 writes (`rope_parameters`
 //! with `partial_rotary_factor`).
 
-use super::{partial_rotary_factor, rope_with_default, windows, Arch, Config};
+use super::{partial_rotary_factor, rope_with_default, windows, Arch, Config, Features};
 use crate::error::{Error, Result};
 use crate::model::json::{get_usize, opt_bool, opt_f64, opt_usize, token_ids};
 use serde_json::Value;
@@ -45,8 +45,7 @@ pub fn from_gpt_neox(j: &Value) -> Result<Config> {
         rope_llama3: None,
         // int(head_dim * factor), as transformers truncates it
         rotary_dim: (head_dim as f64 * fraction) as usize,
-        qk_norm: false,
-        parallel_residual: opt_bool(j, "use_parallel_residual", true)?,
+        features: Features { parallel_residual: opt_bool(j, "use_parallel_residual", true)?, ..Features::default() },
         windows: windows(j, Arch::GptNeox, num_layers)?,
         tie_embeddings: opt_bool(j, "tie_word_embeddings", false)?,
         qkv_bias: bias,
@@ -80,7 +79,7 @@ mod tests {
     fn hub_pythia_config() {
         let c = Config::from_json(&pythia_160m()).unwrap();
         assert_eq!((c.head_dim, c.rotary_dim, c.rope_theta, c.num_kv_heads), (64, 16, Some(10_000.0), 12));
-        assert!(c.parallel_residual && c.qkv_bias && c.o_bias && !c.tie_embeddings);
+        assert!(c.features.parallel_residual && c.qkv_bias && c.o_bias && !c.tie_embeddings);
         assert_eq!((c.bos_token_id, c.eos_token_ids.clone()), (Some(0), vec![0]));
     }
 
@@ -90,7 +89,7 @@ mod tests {
         j["rope_parameters"] = json!({"rope_type": "default", "rope_theta": 500.0, "partial_rotary_factor": 0.5});
         j["use_parallel_residual"] = json!(false);
         let c = Config::from_json(&j).unwrap();
-        assert_eq!((c.rotary_dim, c.rope_theta, c.parallel_residual), (32, Some(500.0), false));
+        assert_eq!((c.rotary_dim, c.rope_theta, c.features.parallel_residual), (32, Some(500.0), false));
         j["rope_parameters"]["partial_rotary_factor"] = json!(1.5);
         assert!(Config::from_json(&j).unwrap_err().to_string().contains("partial_rotary_factor: 1.5 is not"));
     }

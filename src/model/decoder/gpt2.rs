@@ -45,7 +45,9 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
                 kv_heads: cfg.num_heads,
                 head_dim: d,
                 scale: 1.0 / ((d as f64).sqrt() * layer_scale),
+                softcap: None,
                 window: None,
+                local_rope: false,
             },
             norm2: Norm::layer(w, &format!("{p}.ln_2"), hid, cfg.norm_eps)?,
             mlp: Mlp::Gelu {
@@ -54,6 +56,8 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
                 exact: cfg.hidden_act == "gelu",
             },
             parallel: false,
+            post_attn_norm: None,
+            post_mlp_norm: None,
         });
     }
     let norm = Norm::layer(w, &format!("{pre}ln_f"), hid, cfg.norm_eps)?;

@@ -50,7 +50,9 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
                 kv_heads: h,
                 head_dim: d,
                 scale: 1.0 / (d as f64).sqrt(),
+                softcap: None,
                 window: cfg.windows[i],
+                local_rope: false,
             },
             norm2: Norm::layer(w, &format!("{p}.post_attention_layernorm"), hid, cfg.norm_eps)?,
             mlp: Mlp::Gelu {
@@ -58,7 +60,9 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
                 proj: lin(&format!("{p}.mlp.dense_4h_to_h"), hid, inter, true)?,
                 exact: cfg.hidden_act == "gelu",
             },
-            parallel: cfg.parallel_residual,
+            parallel: cfg.features.parallel_residual,
+            post_attn_norm: None,
+            post_mlp_norm: None,
         });
     }
     let norm = Norm::layer(w, "gpt_neox.final_layer_norm", hid, cfg.norm_eps)?;
