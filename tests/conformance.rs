@@ -108,6 +108,13 @@ fn gemma3_qk_norms_local_rope_base_linear_scaling() {
     check_case("gemma3_text");
 }
 
+/// Fused projections, 0.75 partial rotary, and LongRoPE switching from its short to its long factors mid-decode
+/// (ref_0) or from the prefill on (ref_1), with a window on every layer.
+#[test]
+fn phi3_fused_projections_partial_rotary_longrope() {
+    check_case("phi3");
+}
+
 /// The text part of a multimodal `gemma3` checkpoint: config under `text_config` in the Hub's older keys
 /// (`sliding_window_pattern`, `rope_local_base_freq`, `rope_scaling`), tensors under `model.language_model.`.
 #[test]

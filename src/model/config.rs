@@ -1,10 +1,13 @@
 //! A clean, typed model configuration, read from a Hugging Face `config.json`
 //! (or built from GGUF metadata). Field names follow transformers; missing
 //! optional fields take transformers' defaults for that architecture.
-//! GPT-NeoX's and Gemma's readers are in `config/`.
+//! The GPT-NeoX, Gemma and Phi-3 readers are in `config/`.
 
 mod gemma;
 mod neox;
+mod phi3;
+
+pub use phi3::LongRope;
 
 use super::json::{get_usize, opt_bool, opt_f64, opt_usize, read_json, token_ids};
 use crate::error::{Error, Result};
@@ -13,7 +16,7 @@ use std::path::Path;
 
 /// `model_type`s the decoder understands.
 pub const SUPPORTED: &[&str] =
-    &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox", "gemma2", "gemma3_text", "gemma3"];
+    &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox", "gemma2", "gemma3_text", "gemma3", "phi3"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -23,6 +26,7 @@ pub enum Arch {
     Qwen3,
     Gpt2,
     GptNeox,
+    Phi3,
     Gemma2,
     /// Gemma 3's text model, also the text part of a multimodal `gemma3` checkpoint.
     Gemma3,
@@ -37,6 +41,7 @@ impl Arch {
             Arch::Qwen3 => "qwen3",
             Arch::Gpt2 => "gpt2",
             Arch::GptNeox => "gpt_neox",
+            Arch::Phi3 => "phi3",
             Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3_text",
         }
@@ -77,6 +82,8 @@ pub struct Features {
     pub local_rope_theta: Option<f32>,
     /// Positions divided by this in the global layers' RoPE (`rope_type: "linear"`, Gemma 3).
     pub rope_linear_factor: Option<f32>,
+    /// LongRoPE frequency factors (Phi-3).
+    pub longrope: Option<LongRope>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +133,7 @@ impl Config {
             "qwen3" => from_llama_like(j, Arch::Qwen3),
             "gpt2" => from_gpt2(j),
             "gpt_neox" => neox::from_gpt_neox(j),
+            "phi3" => phi3::from_phi3(j),
             "gemma2" => gemma::from_gemma(j, Arch::Gemma2),
             "gemma3_text" => gemma::from_gemma(j, Arch::Gemma3),
             "gemma3" => gemma::from_gemma3_multimodal(j),
@@ -250,6 +258,7 @@ fn rope_with_default(j: &Value, default_theta: f64) -> Result<(f32, Option<Llama
 fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
     let window = match arch {
         Arch::Llama | Arch::Gpt2 | Arch::GptNeox => None,
+        Arch::Phi3 => opt_usize(j, "sliding_window")?,
         Arch::Mistral => opt_usize(j, "sliding_window")?,
         Arch::Qwen2 | Arch::Qwen3 if opt_bool(j, "use_sliding_window", false)? => opt_usize(j, "sliding_window")?,
         Arch::Qwen2 | Arch::Qwen3 => None,

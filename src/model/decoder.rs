@@ -173,8 +173,9 @@ impl Decoder {
         }
         let mut layers: Vec<LayerCapture> = vec![];
         let mut last = None;
+        let end = self.fed + t;
         for chunk in ids.chunks(self.prefill_chunk) {
-            let (x, caps) = self.forward_chunk(chunk, capture)?;
+            let (x, caps) = self.forward_chunk(chunk, end, capture)?;
             if layers.is_empty() {
                 layers = caps;
             } else {
@@ -196,8 +197,9 @@ impl Decoder {
         Ok(Forward { logits, layers })
     }
 
-    /// Run the blocks over one chunk; returns the final hidden states (t, hidden).
-    fn forward_chunk(&mut self, ids: &[u32], capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
+    /// Run the blocks over one chunk of a pass that ends at position `end`;
+    /// returns the final hidden states (t, hidden).
+    fn forward_chunk(&mut self, ids: &[u32], end: usize, capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
         let t = ids.len();
         let mut x = self.embed.forward(ids, &self.device, self.dtype)?; // (t, hidden)
         if let Some(pos) = &self.positions {
@@ -210,6 +212,7 @@ impl Decoder {
         let mut layers = Vec::new();
         for (block, cache) in self.blocks.iter().zip(self.caches.iter_mut()) {
             let rope = if block.attn.local_rope { self.rope_local.as_ref() } else { self.rope.as_ref() };
+            let rope = rope.map(|r| r.for_pass_ending(end));
             let (y, cap) = block.forward(x, self.fed, rope, cache, capture)?;
             x = y;
             layers.extend(cap);

@@ -111,7 +111,7 @@ pub fn from_gemma(j: &Value, arch: Arch) -> Result<Config> {
             final_softcap: cap(j, "final_logit_softcapping", if gemma2 { Some(30.0) } else { None })?,
             local_rope_theta: local,
             rope_linear_factor: linear,
-            parallel_residual: false,
+            ..Features::default()
         },
         windows: windows(j, arch, num_layers)?,
         tie_embeddings: opt_bool(j, "tie_word_embeddings", true)?,

@@ -1,14 +1,16 @@
 //! The Llama checkpoint layout (`model.layers.N.self_attn.q_proj`, …) shared by
-//! Llama, Mistral, Qwen2, Qwen3 and Gemma 2 / 3. Gemma adds norms after
+//! Llama, Mistral, Qwen2, Qwen3, Phi-3 and Gemma 2 / 3. Phi-3 fuses q/k/v into
+//! `qkv_proj` and gate/up into `gate_up_proj` (row blocks). Gemma adds norms after
 //! attention and MLP (`pre_`/`post_feedforward_layernorm`), stores norm
 //! weights around 0 (scale 1 + w), and a multimodal Gemma 3 checkpoint keeps
 //! the text model under `model.language_model.` (or `language_model.model.`).
 
 use super::{Attention, Block, Decoder, Parts};
 use crate::error::{Error, Result};
-use crate::model::config::Config;
+use crate::model::config::{Arch, Config};
 use crate::model::layers::{Embedding, Linear, Mlp, Norm};
 use crate::model::weights::Weights;
+use candle_core::Tensor;
 
 /// Where the text model's tensors live.
 fn prefix(w: &Weights) -> &'static str {
@@ -16,6 +18,19 @@ fn prefix(w: &Weights) -> &'static str {
         .into_iter()
         .find(|p| w.contains(&format!("{p}embed_tokens.weight")))
         .unwrap_or("model.")
+}
+
+/// Consecutive row blocks of a fused (Σ rows, in) matrix as bias-free linear maps.
+fn split_rows<const N: usize>(fused: &Tensor, sizes: [usize; N]) -> Result<[Linear; N]> {
+    let mut from = 0;
+    let maps = sizes
+        .iter()
+        .map(|&n| {
+            from += n;
+            Linear::new(fused.narrow(0, from - n, n)?.contiguous()?, None)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    maps.try_into().map_err(|_| Error::Weights("fused projection split into the wrong number of parts".into()))
 }
 
 pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
@@ -38,12 +53,28 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
             true => ("pre_feedforward_layernorm", sandwich("post_attention_layernorm")?),
             false => ("post_attention_layernorm", None),
         };
+        let inter = cfg.intermediate_size;
+        let (q, k, v, gate, up) = if cfg.arch == Arch::Phi3 {
+            let qkv = w.get(&format!("{a}.qkv_proj.weight"), &[(h + 2 * kvh) * d, hid])?;
+            let gate_up = w.get(&format!("{m}.gate_up_proj.weight"), &[2 * inter, hid])?;
+            let [q, k, v] = split_rows(&qkv, [h * d, kvh * d, kvh * d])?;
+            let [gate, up] = split_rows(&gate_up, [inter, inter])?;
+            (q, k, v, gate, up)
+        } else {
+            (
+                lin(&format!("{a}.q_proj"), h * d, hid, cfg.qkv_bias)?,
+                lin(&format!("{a}.k_proj"), kvh * d, hid, cfg.qkv_bias)?,
+                lin(&format!("{a}.v_proj"), kvh * d, hid, cfg.qkv_bias)?,
+                lin(&format!("{m}.gate_proj"), inter, hid, cfg.mlp_bias)?,
+                lin(&format!("{m}.up_proj"), inter, hid, cfg.mlp_bias)?,
+            )
+        };
         blocks.push(Block {
             norm1: norm(&format!("{p}.input_layernorm"), hid)?,
             attn: Attention {
-                q: lin(&format!("{a}.q_proj"), h * d, hid, cfg.qkv_bias)?,
-                k: lin(&format!("{a}.k_proj"), kvh * d, hid, cfg.qkv_bias)?,
-                v: lin(&format!("{a}.v_proj"), kvh * d, hid, cfg.qkv_bias)?,
+                q,
+                k,
+                v,
                 o: lin(&format!("{a}.o_proj"), hid, h * d, cfg.o_bias)?,
                 q_norm: qk_norm(&format!("{a}.q_norm"))?,
                 k_norm: qk_norm(&format!("{a}.k_norm"))?,
@@ -57,9 +88,9 @@ pub(super) fn load(cfg: Config, w: &Weights) -> Result<Decoder> {
             },
             norm2: norm(&format!("{p}.{norm2}"), hid)?,
             mlp: Mlp::Gated {
-                gate: lin(&format!("{m}.gate_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                up: lin(&format!("{m}.up_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                down: lin(&format!("{m}.down_proj"), hid, cfg.intermediate_size, cfg.mlp_bias)?,
+                gate,
+                up,
+                down: lin(&format!("{m}.down_proj"), hid, inter, cfg.mlp_bias)?,
                 gelu: f.gelu_mlp,
             },
             parallel: false,
