@@ -12,9 +12,14 @@ fn check_case(case: &str) {
 
 /// `dir` (the fixture `case`, or a copy of it in another layout) must reproduce `case`'s references.
 fn check_dir(case: &str, dir: &std::path::Path) {
+    check_model(case, dir, dir);
+}
+
+/// `model` (a folder or a GGUF file) must reproduce the references in `refs`.
+fn check_model(case: &str, refs: &std::path::Path, model: &std::path::Path) {
     let tmp = tempfile::tempdir().unwrap();
     for k in 0..2 {
-        let reference = StFile::read(&dir.join(format!("ref_{k}.safetensors")));
+        let reference = StFile::read(&refs.join(format!("ref_{k}.safetensors")));
         let prompt = reference.meta["prompt"].clone();
         let n = reference.meta_usize("max_new_tokens");
         let out = tmp.path().join(format!("{case}_{k}.safetensors"));
@@ -22,7 +27,7 @@ fn check_dir(case: &str, dir: &std::path::Path) {
             &[
                 "capture",
                 "--model",
-                dir.to_str().unwrap(),
+                model.to_str().unwrap(),
                 "--prompt",
                 &prompt,
                 "--max-new-tokens",
@@ -106,6 +111,14 @@ fn gemma2_softcaps_sandwich_norms_alternating_window() {
 #[test]
 fn gemma3_qk_norms_local_rope_base_linear_scaling() {
     check_case("gemma3_text");
+}
+
+/// qwen3 through llama.cpp's own converter: q/k norms as `attn_q_norm` / `attn_k_norm`, q/k rows not permuted,
+/// tokenizer rebuilt from the GGUF; llama.cpp's qwen3 has no window, so the references attend fully.
+#[test]
+fn qwen3_gguf_from_llama_cpp_converter() {
+    let dir = fixtures().join("qwen3_gguf");
+    check_model("qwen3_gguf", &dir, &dir.join("qwen3-f32.gguf"));
 }
 
 /// Fused projections, 0.75 partial rotary, and LongRoPE switching from its short to its long factors mid-decode
