@@ -121,6 +121,15 @@ fn qwen3_gguf_from_llama_cpp_converter() {
     check_model("qwen3_gguf", &dir, &dir.join("qwen3-f32.gguf"));
 }
 
+/// gemma3_text through llama.cpp's converter: norm weights stored as 1 + w, `ffn_norm` / `post_ffw_norm` /
+/// `post_attention_norm`, local RoPE base in `rope.freq_base_swa`, no layer pattern (so every 6th layer is
+/// global: here all three slide).
+#[test]
+fn gemma3_gguf_from_llama_cpp_converter() {
+    let dir = fixtures().join("gemma3_gguf");
+    check_model("gemma3_gguf", &dir, &dir.join("gemma3_text-f32.gguf"));
+}
+
 /// Fused projections, 0.75 partial rotary, and LongRoPE switching from its short to its long factors mid-decode
 /// (ref_0) or from the prefill on (ref_1), with a window on every layer.
 #[test]

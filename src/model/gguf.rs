@@ -4,6 +4,7 @@
 //! interleaved RoPE; we undo that so RoPE and captured queries and keys are
 //! in transformers' layout. Mamba files are read in `gguf/mamba.rs`.
 
+mod gemma;
 mod mamba;
 
 use super::config::{Arch, Config, Features};
@@ -53,6 +54,7 @@ impl Gguf {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
             "qwen3" => Arch::Qwen3,
+            "gemma3" => return self.gemma3_config(path),
             other => return Err(Error::UnsupportedArch(format!("{other} (GGUF)"))),
         };
         let a = &self.arch;
@@ -116,7 +118,7 @@ impl Gguf {
                 (Arch::Llama, _, true) => Some(cfg.num_kv_heads),
                 _ => None,
             };
-            Some(Target { name: hf_name(name)?, unpermute_heads: heads, reshape: None })
+            Some(Target { name: hf_name(name, cfg.features.sandwich_norms)?, unpermute_heads: heads, reshape: None })
         })
     }
 
@@ -188,7 +190,8 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// GGUF tensor name → Hugging Face name (None for tensors we do not use).
-fn hf_name(name: &str) -> Option<String> {
+/// `gemma`: `ffn_norm` is the MLP's pre-norm, beside Gemma's post-norms.
+fn hf_name(name: &str, gemma: bool) -> Option<String> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -203,7 +206,10 @@ fn hf_name(name: &str) -> Option<String> {
     let (module, kind) = part.rsplit_once('.')?;
     let hf = match module {
         "attn_norm" => "input_layernorm",
+        "ffn_norm" if gemma => "pre_feedforward_layernorm",
         "ffn_norm" => "post_attention_layernorm",
+        "post_attention_norm" => "post_attention_layernorm",
+        "post_ffw_norm" => "post_feedforward_layernorm",
         "attn_q" => "self_attn.q_proj",
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",
@@ -250,10 +256,13 @@ mod tests {
 
     #[test]
     fn names_map_to_hugging_face() {
-        assert_eq!(hf_name("blk.3.attn_q.weight").as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
-        assert_eq!(hf_name("blk.0.ffn_down.weight").as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
-        assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
-        assert_eq!(hf_name("rope_freqs.weight"), None);
+        assert_eq!(hf_name("blk.3.attn_q.weight", false).as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
+        assert_eq!(hf_name("blk.0.ffn_down.weight", false).as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
+        assert_eq!(hf_name("output.weight", false).as_deref(), Some("lm_head.weight"));
+        assert_eq!(hf_name("rope_freqs.weight", false), None);
+        let ffn = |gemma| hf_name("blk.1.ffn_norm.weight", gemma);
+        assert_eq!(ffn(false).as_deref(), Some("model.layers.1.post_attention_layernorm.weight"));
+        assert_eq!(ffn(true).as_deref(), Some("model.layers.1.pre_feedforward_layernorm.weight"));
     }
 
     #[test]
