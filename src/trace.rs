@@ -24,6 +24,8 @@ pub struct LayerGeometry {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub scale: f32,
+    /// Scores become c·tanh(s/c) before the softmax (Gemma 2).
+    pub softcap: Option<f32>,
     pub window: Option<usize>,
 }
 
@@ -60,6 +62,7 @@ impl Trace {
                 kv_heads: cfg.num_kv_heads,
                 head_dim: cfg.head_dim,
                 scale: attention_scale(cfg, l),
+                softcap: cfg.features.attn_softcap.map(|c| c as f32),
                 window: cfg.windows[l],
             })
             .collect();
@@ -166,7 +169,8 @@ impl Trace {
             scores.clear();
             for j in first..=i {
                 let ko = (j * g.kv_heads + kv) * d;
-                scores.push(dot(q, &data.k[ko..ko + d]) * g.scale);
+                let s = dot(q, &data.k[ko..ko + d]) * g.scale;
+                scores.push(g.softcap.map_or(s, |c| (s / c).tanh() * c));
             }
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut total = 0.0;
@@ -183,11 +187,12 @@ impl Trace {
     }
 }
 
-/// The factor on q·k in `layer`: 1/√d, and for GPT-2 with
-/// `scale_attn_by_inverse_layer_idx` also 1/(layer + 1).
+/// The factor on q·k in `layer`: 1/√d (Gemma: 1/√query_pre_attn_scalar), and
+/// for GPT-2 with `scale_attn_by_inverse_layer_idx` also 1/(layer + 1).
 pub fn attention_scale(cfg: &Config, layer: usize) -> f32 {
     let by_layer = if cfg.scale_by_layer { (layer + 1) as f64 } else { 1.0 };
-    (1.0 / ((cfg.head_dim as f64).sqrt() * by_layer)) as f32
+    let d = cfg.features.query_pre_attn_scalar.unwrap_or(cfg.head_dim as f64);
+    (1.0 / (d.sqrt() * by_layer)) as f32
 }
 
 #[cfg(test)]
@@ -196,7 +201,7 @@ mod tests {
     use crate::model::decoder::LayerCapture;
 
     fn tiny_trace(window: Option<usize>) -> Trace {
-        let geometry = vec![LayerGeometry { heads: 2, kv_heads: 1, head_dim: 2, scale: 1.0, window }];
+        let geometry = vec![LayerGeometry { heads: 2, kv_heads: 1, head_dim: 2, scale: 1.0, softcap: None, window }];
         let mut t = Trace::empty(&[0, 1, 2], geometry, None);
         let step = Step {
             index: 0,

@@ -80,6 +80,28 @@ fn config_disagreeing_with_weights_names_the_tensor() {
     assert!(e.contains("mlp.gate_proj.weight") && e.contains("[128, 64]") && e.contains("[96, 64]"), "{e}");
 }
 
+/// The new families' own tensors are checked by name too: Qwen3's q/k norms, GPT-NeoX's head.
+#[test]
+fn family_tensors_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_fixture("qwen3", tmp.path());
+    edit_config(&dir, |j| j["head_dim"] = 16.into());
+    let e = fails(dir.to_str().unwrap(), "hello", &[]);
+    assert!(e.contains("self_attn.q_proj.weight") && e.contains("[96, 64]") && e.contains("[64, 64]"), "{e}");
+    let dir = copy_fixture("gpt_neox", tmp.path());
+    edit_config(&dir, |j| j["rope_parameters"]["partial_rotary_factor"] = 0.1.into());
+    let e = fails(dir.to_str().unwrap(), "hello", &[]);
+    assert!(e.contains("rotated dimensions: must be even"), "{e}");
+    edit_config(&dir, |j| j["rope_parameters"]["partial_rotary_factor"] = 0.25.into());
+    let w = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&w).unwrap();
+    let at = bytes.windows(10).position(|x| x == b"embed_out.").unwrap();
+    bytes[at..at + 10].copy_from_slice(b"embed_oot.");
+    std::fs::write(&w, &bytes).unwrap();
+    let e = fails(dir.to_str().unwrap(), "hello", &[]);
+    assert!(e.contains("embed_out.weight") && e.contains("missing"), "{e}");
+}
+
 #[test]
 fn missing_tokenizer_is_named() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,6 +1,13 @@
 //! A clean, typed model configuration, read from a Hugging Face `config.json`
 //! (or built from GGUF metadata). Field names follow transformers; missing
 //! optional fields take transformers' defaults for that architecture.
+//! The GPT-NeoX, Gemma and Phi-3 readers are in `config/`.
+
+mod gemma;
+mod neox;
+mod phi3;
+
+pub use phi3::LongRope;
 
 use super::json::{get_usize, opt_bool, opt_f64, opt_usize, read_json, token_ids};
 use crate::error::{Error, Result};
@@ -8,14 +15,21 @@ use serde_json::Value;
 use std::path::Path;
 
 /// `model_type`s the decoder understands.
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "gpt2", "mamba"];
+pub const SUPPORTED: &[&str] =
+    &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox", "gemma2", "gemma3_text", "gemma3", "phi3"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Llama,
     Mistral,
     Qwen2,
+    Qwen3,
     Gpt2,
+    GptNeox,
+    Phi3,
+    Gemma2,
+    /// Gemma 3's text model, also the text part of a multimodal `gemma3` checkpoint.
+    Gemma3,
 }
 
 impl Arch {
@@ -24,7 +38,12 @@ impl Arch {
             Arch::Llama => "llama",
             Arch::Mistral => "mistral",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
             Arch::Gpt2 => "gpt2",
+            Arch::GptNeox => "gpt_neox",
+            Arch::Phi3 => "phi3",
+            Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3_text",
         }
     }
 }
@@ -36,6 +55,35 @@ pub struct Llama3Scaling {
     pub low_freq_factor: f32,
     pub high_freq_factor: f32,
     pub original_max_position_embeddings: usize,
+}
+
+/// Family pieces beyond the Llama / GPT-2 core; all off by default.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Features {
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3, Gemma 3).
+    pub qk_norm: bool,
+    /// x + attn(ln1(x)) + mlp(ln2(x)) instead of two residual steps (GPT-NeoX).
+    pub parallel_residual: bool,
+    /// RMSNorm scales by (1 + w) (Gemma).
+    pub norm_plus_one: bool,
+    /// Norms after attention and after the MLP as well as before (Gemma).
+    pub sandwich_norms: bool,
+    /// Embeddings multiplied by √hidden (Gemma).
+    pub embed_scale: bool,
+    /// The gated MLP uses tanh GELU instead of SiLU (Gemma's GeGLU).
+    pub gelu_mlp: bool,
+    /// Scores scaled by 1/√this instead of 1/√head_dim (Gemma).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Attention scores become c·tanh(s/c) before the mask (Gemma 2).
+    pub attn_softcap: Option<f64>,
+    /// Logits become c·tanh(l/c) (Gemma 2).
+    pub final_softcap: Option<f64>,
+    /// RoPE base of the sliding-window layers when it differs (Gemma 3).
+    pub local_rope_theta: Option<f32>,
+    /// Positions divided by this in the global layers' RoPE (`rope_type: "linear"`, Gemma 3).
+    pub rope_linear_factor: Option<f32>,
+    /// LongRoPE frequency factors (Phi-3).
+    pub longrope: Option<LongRope>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +101,10 @@ pub struct Config {
     /// None for learned absolute positions (gpt2).
     pub rope_theta: Option<f32>,
     pub rope_llama3: Option<Llama3Scaling>,
+    /// Leading dimensions of each head that RoPE rotates (head_dim unless partial).
+    pub rotary_dim: usize,
+    /// Pieces beyond the Llama / GPT-2 core, by family.
+    pub features: Features,
     /// Per layer: Some(W) when key j is visible to query i iff i − W < j ≤ i.
     pub windows: Vec<Option<usize>>,
     pub tie_embeddings: bool,
@@ -78,7 +130,13 @@ impl Config {
             "llama" => from_llama_like(j, Arch::Llama),
             "mistral" => from_llama_like(j, Arch::Mistral),
             "qwen2" => from_llama_like(j, Arch::Qwen2),
+            "qwen3" => from_llama_like(j, Arch::Qwen3),
             "gpt2" => from_gpt2(j),
+            "gpt_neox" => neox::from_gpt_neox(j),
+            "phi3" => phi3::from_phi3(j),
+            "gemma2" => gemma::from_gemma(j, Arch::Gemma2),
+            "gemma3_text" => gemma::from_gemma(j, Arch::Gemma3),
+            "gemma3" => gemma::from_gemma3_multimodal(j),
             other => Err(Error::UnsupportedArch(other.to_string())),
         }
     }
@@ -114,14 +172,23 @@ impl Config {
                 return Err(Error::config(name, "must be positive"));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(Error::config(
                 "num_key_value_heads",
                 format!("{} does not divide num_attention_heads {}", self.num_kv_heads, self.num_heads),
             ));
         }
-        if self.rope_theta.is_some() && self.head_dim % 2 != 0 {
-            return Err(Error::config("head_dim", format!("{} must be even for RoPE", self.head_dim)));
+        if self.rope_theta.is_some() && (!self.rotary_dim.is_multiple_of(2) || self.rotary_dim == 0) {
+            return Err(Error::config(
+                "head_dim",
+                format!("{} rotated dimensions: must be even and positive for RoPE", self.rotary_dim),
+            ));
+        }
+        if self.rotary_dim > self.head_dim {
+            return Err(Error::config(
+                "partial_rotary_factor",
+                format!("rotates {} of {} dimensions", self.rotary_dim, self.head_dim),
+            ));
         }
         if self.windows.iter().flatten().any(|&w| w == 0) {
             return Err(Error::config("sliding_window", "must be positive"));
@@ -131,8 +198,26 @@ impl Config {
 }
 
 /// RoPE settings: transformers 5 writes `rope_parameters`, older configs
-/// `rope_theta` + `rope_scaling`.
+/// `rope_theta` + `rope_scaling`. `theta` is the family's default base.
 fn rope(j: &Value) -> Result<(f32, Option<Llama3Scaling>)> {
+    rope_with_default(j, 10_000.0)
+}
+
+/// The fraction of each head RoPE rotates: `rope_parameters.partial_rotary_factor`
+/// (transformers 5), or the top-level key older configs use.
+fn partial_rotary_factor(j: &Value, old_key: &str, default: f64) -> Result<f64> {
+    let params = j.get("rope_parameters").filter(|v| v.is_object());
+    let (key, f) = match params.map(|p| opt_f64(p, "partial_rotary_factor")).transpose()?.flatten() {
+        Some(f) => ("rope_parameters.partial_rotary_factor", f),
+        None => (old_key, opt_f64(j, old_key)?.unwrap_or(default)),
+    };
+    if !(f > 0.0 && f <= 1.0) {
+        return Err(Error::config(key, format!("{f} is not in (0, 1]")));
+    }
+    Ok(f)
+}
+
+fn rope_with_default(j: &Value, default_theta: f64) -> Result<(f32, Option<Llama3Scaling>)> {
     let params = j.get("rope_parameters").filter(|v| v.is_object());
     let scaling = j.get("rope_scaling").filter(|v| v.is_object());
     let theta = params
@@ -140,7 +225,7 @@ fn rope(j: &Value) -> Result<(f32, Option<Llama3Scaling>)> {
         .transpose()?
         .flatten()
         .or(opt_f64(j, "rope_theta")?)
-        .unwrap_or(10_000.0);
+        .unwrap_or(default_theta);
     let Some(s) = params.or(scaling) else {
         return Ok((theta as f32, None));
     };
@@ -172,10 +257,12 @@ fn rope(j: &Value) -> Result<(f32, Option<Llama3Scaling>)> {
 /// Per-layer sliding windows, as transformers decides them for each architecture.
 fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
     let window = match arch {
-        Arch::Llama | Arch::Gpt2 => None,
+        Arch::Llama | Arch::Gpt2 | Arch::GptNeox => None,
+        Arch::Phi3 => opt_usize(j, "sliding_window")?,
         Arch::Mistral => opt_usize(j, "sliding_window")?,
-        Arch::Qwen2 if opt_bool(j, "use_sliding_window", false)? => opt_usize(j, "sliding_window")?,
-        Arch::Qwen2 => None,
+        Arch::Qwen2 | Arch::Qwen3 if opt_bool(j, "use_sliding_window", false)? => opt_usize(j, "sliding_window")?,
+        Arch::Qwen2 | Arch::Qwen3 => None,
+        Arch::Gemma2 | Arch::Gemma3 => Some(opt_usize(j, "sliding_window")?.unwrap_or(4096)),
     };
     if let Some(types) = j.get("layer_types").and_then(Value::as_array) {
         if types.len() != layers {
@@ -192,8 +279,17 @@ fn windows(j: &Value, arch: Arch, layers: usize) -> Result<Vec<Option<usize>>> {
             })
             .collect();
     }
+    // Gemma without layer_types: every `pattern`-th layer is global (Gemma 2 alternates).
+    let pattern = match arch {
+        Arch::Gemma2 => 2,
+        Arch::Gemma3 => opt_usize(j, "sliding_window_pattern")?.unwrap_or(6).max(1),
+        _ => 0,
+    };
+    if pattern > 0 {
+        return Ok((0..layers).map(|i| window.filter(|_| (i + 1) % pattern != 0)).collect());
+    }
     let first_sliding = match arch {
-        Arch::Qwen2 => opt_usize(j, "max_window_layers")?.unwrap_or(28),
+        Arch::Qwen2 | Arch::Qwen3 => opt_usize(j, "max_window_layers")?.unwrap_or(28),
         _ => 0,
     };
     Ok((0..layers).map(|i| window.filter(|_| i >= first_sliding)).collect())
@@ -207,8 +303,14 @@ fn from_llama_like(j: &Value, arch: Arch) -> Result<Config> {
         return Err(Error::config("num_attention_heads", "must be positive"));
     }
     let (theta, llama3) = rope(j)?;
+    if partial_rotary_factor(j, "partial_rotary_factor", 1.0)? != 1.0 {
+        return Err(Error::config("partial_rotary_factor", format!("is not supported for {}", arch.name())));
+    }
     let bias_default = arch == Arch::Qwen2;
     let attention_bias = opt_bool(j, "attention_bias", false)?;
+    // Qwen3Config's head_dim defaults to 128, not hidden / heads.
+    let default_head_dim = if arch == Arch::Qwen3 { 128 } else { hidden_size / num_heads };
+    let head_dim = opt_usize(j, "head_dim")?.unwrap_or(default_head_dim);
     let cfg = Config {
         arch,
         vocab_size: get_usize(j, "vocab_size")?,
@@ -217,11 +319,13 @@ fn from_llama_like(j: &Value, arch: Arch) -> Result<Config> {
         num_layers,
         num_heads,
         num_kv_heads: opt_usize(j, "num_key_value_heads")?.unwrap_or(num_heads),
-        head_dim: opt_usize(j, "head_dim")?.unwrap_or(hidden_size / num_heads),
+        head_dim,
         max_positions: opt_usize(j, "max_position_embeddings")?.unwrap_or(2048),
         norm_eps: opt_f64(j, "rms_norm_eps")?.unwrap_or(1e-6),
         rope_theta: Some(theta),
         rope_llama3: llama3,
+        rotary_dim: head_dim,
+        features: Features { qk_norm: arch == Arch::Qwen3, ..Features::default() },
         windows: windows(j, arch, num_layers)?,
         tie_embeddings: opt_bool(j, "tie_word_embeddings", false)?,
         qkv_bias: bias_default || attention_bias,
@@ -266,6 +370,8 @@ fn from_gpt2(j: &Value) -> Result<Config> {
         norm_eps: opt_f64(j, "layer_norm_epsilon")?.unwrap_or(1e-5),
         rope_theta: None,
         rope_llama3: None,
+        rotary_dim: 0,
+        features: Features::default(),
         windows: vec![None; num_layers],
         tie_embeddings: true,
         qkv_bias: true,
@@ -300,6 +406,26 @@ mod tests {
         let c = Config::from_json(&j).unwrap();
         assert_eq!(c.windows, vec![None, Some(4), Some(4)]);
         assert!(c.qkv_bias && !c.o_bias);
+    }
+
+    #[test]
+    fn qwen3_defaults_and_transformers_5_floats() {
+        let j = json!({"model_type": "qwen3", "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10,
+            "use_sliding_window": false, "sliding_window": 4,
+            "rope_parameters": {"rope_type": "default", "rope_theta": {"__float__": "Infinity"}}});
+        let c = Config::from_json(&j).unwrap();
+        // Qwen3Config's head_dim defaults to 128 whatever hidden / heads is.
+        assert_eq!((c.head_dim, c.rotary_dim, c.windows.clone()), (128, 128, vec![None, None]));
+        assert!(c.features.qk_norm && !c.qkv_bias && !c.features.parallel_residual);
+        assert_eq!(c.rope_theta, Some(f32::INFINITY));
+    }
+
+    #[test]
+    fn llama_with_partial_rotary_is_refused() {
+        let j = json!({"model_type": "llama", "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 10, "partial_rotary_factor": 0.5});
+        assert!(Config::from_json(&j).unwrap_err().to_string().contains("partial_rotary_factor"));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! One instrumented decoder-only transformer for every supported family:
 //! Llama 2/3 (Touvron et al. 2023), Mistral (sliding window, Jiang et al. 2023),
-//! Qwen2 (q/k/v biases) and GPT-2 (Radford et al. 2019). It follows
-//! transformers' `modeling_llama.py` / `modeling_gpt2.py` eager path
-//! operation for operation, so its numbers match; the capture point is
-//! marked where post-RoPE queries and keys leave the forward pass.
+//! Qwen2 (q/k/v biases), Qwen3 (q/k norms), GPT-2 (Radford et al. 2019) and
+//! GPT-NeoX / Pythia (Black et al. 2022; partial rotary, parallel residual).
+//! It follows transformers' eager path operation for operation, so its
+//! numbers match; the capture point is marked where post-RoPE queries and
+//! keys leave the forward pass. Family differences are config-driven pieces
+//! (optional q/k norms, partial RoPE, parallel residual); the loaders of the
+//! families with their own checkpoint layout are in `decoder/`.
 
 use super::config::{Arch, Config};
 use super::kv_cache::KvCache;
@@ -12,6 +15,10 @@ use super::rope::Rope;
 use super::weights::Weights;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+
+mod gpt2;
+mod llama;
+mod neox;
 
 /// What one forward pass leaves behind.
 pub struct Forward {
@@ -36,11 +43,18 @@ struct Attention {
     k: Linear,
     v: Linear,
     o: Linear,
+    /// Per-head RMSNorm of queries and keys before RoPE (Qwen3, Gemma 3).
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     scale: f64,
+    /// Scores become c·tanh(s/c) before the mask (Gemma 2).
+    softcap: Option<f64>,
     window: Option<usize>,
+    /// Rotate with the decoder's local RoPE (Gemma 3's sliding layers).
+    local_rope: bool,
 }
 
 struct Block {
@@ -48,13 +62,50 @@ struct Block {
     attn: Attention,
     norm2: Norm,
     mlp: Mlp,
+    /// x + attn(norm1(x)) + mlp(norm2(x)), GPT-NeoX's parallel residual.
+    parallel: bool,
+    /// Norms of the attention and MLP outputs before they join the residual (Gemma).
+    post_attn_norm: Option<Norm>,
+    post_mlp_norm: Option<Norm>,
+}
+
+impl Block {
+    fn forward(
+        &self,
+        x: Tensor,
+        pos: usize,
+        rope: Option<&Rope>,
+        cache: &mut KvCache,
+        capture: bool,
+    ) -> Result<(Tensor, Option<LayerCapture>)> {
+        let (mut a, cap) = self.attn.forward(&self.norm1.forward(&x)?, pos, rope, cache, capture)?;
+        if let Some(n) = &self.post_attn_norm {
+            a = n.forward(&a)?;
+        }
+        let mlp = |h: &Tensor| -> Result<Tensor> {
+            let m = self.mlp.forward(&self.norm2.forward(h)?)?;
+            match &self.post_mlp_norm {
+                Some(n) => n.forward(&m),
+                None => Ok(m),
+            }
+        };
+        let x = if self.parallel {
+            ((mlp(&x)? + a)? + x)?
+        } else {
+            let x = (x + a)?;
+            (&x + mlp(&x)?)?
+        };
+        Ok((x, cap))
+    }
 }
 
 pub struct Decoder {
-    cfg: Config,
+    cfg: Box<Config>,          // boxed: keeps `Model`'s variants of similar size
     embed: Embedding,          // (vocab, hidden)
     positions: Option<Tensor>, // (max_positions, hidden), gpt2 only
     rope: Option<Rope>,
+    /// RoPE of the layers with `local_rope` (Gemma 3).
+    rope_local: Option<Rope>,
     blocks: Vec<Block>,
     norm: Norm,
     lm_head: Linear, // (vocab, hidden)
@@ -68,8 +119,9 @@ pub struct Decoder {
 impl Decoder {
     pub fn load(cfg: Config, w: &Weights) -> Result<Self> {
         match cfg.arch {
-            Arch::Gpt2 => load_gpt2(cfg, w),
-            _ => load_llama(cfg, w),
+            Arch::Gpt2 => gpt2::load(cfg, w),
+            Arch::GptNeox => neox::load(cfg, w),
+            _ => llama::load(cfg, w),
         }
     }
 
@@ -121,8 +173,9 @@ impl Decoder {
         }
         let mut layers: Vec<LayerCapture> = vec![];
         let mut last = None;
+        let end = self.fed + t;
         for chunk in ids.chunks(self.prefill_chunk) {
-            let (x, caps) = self.forward_chunk(chunk, capture)?;
+            let (x, caps) = self.forward_chunk(chunk, end, capture)?;
             if layers.is_empty() {
                 layers = caps;
             } else {
@@ -136,23 +189,32 @@ impl Decoder {
         let Some(x) = last else { unreachable!("ids is not empty") };
         let last = self.norm.forward(&x.narrow(0, x.dim(0)? - 1, 1)?)?;
         let logits = self.lm_head.forward(&last)?.squeeze(0)?;
-        let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        let mut logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+        if let Some(c) = self.cfg.features.final_softcap {
+            let c = c as f32;
+            logits.iter_mut().for_each(|l| *l = (*l / c).tanh() * c);
+        }
         Ok(Forward { logits, layers })
     }
 
-    /// Run the blocks over one chunk; returns the final hidden states (t, hidden).
-    fn forward_chunk(&mut self, ids: &[u32], capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
+    /// Run the blocks over one chunk of a pass that ends at position `end`;
+    /// returns the final hidden states (t, hidden).
+    fn forward_chunk(&mut self, ids: &[u32], end: usize, capture: bool) -> Result<(Tensor, Vec<LayerCapture>)> {
         let t = ids.len();
         let mut x = self.embed.forward(ids, &self.device, self.dtype)?; // (t, hidden)
         if let Some(pos) = &self.positions {
             x = (x + pos.narrow(0, self.fed, t)?)?;
         }
+        if self.cfg.features.embed_scale {
+            // transformers multiplies by √hidden held as an f32 tensor.
+            x = (x * ((self.cfg.hidden_size as f64).sqrt() as f32) as f64)?;
+        }
         let mut layers = Vec::new();
         for (block, cache) in self.blocks.iter().zip(self.caches.iter_mut()) {
-            let h = block.norm1.forward(&x)?;
-            let (a, cap) = block.attn.forward(&h, self.fed, self.rope.as_ref(), cache, capture)?;
-            x = (x + a)?;
-            x = (&x + block.mlp.forward(&block.norm2.forward(&x)?)?)?;
+            let rope = if block.attn.local_rope { self.rope_local.as_ref() } else { self.rope.as_ref() };
+            let rope = rope.map(|r| r.for_pass_ending(end));
+            let (y, cap) = block.forward(x, self.fed, rope, cache, capture)?;
+            x = y;
             layers.extend(cap);
         }
         self.fed += t;
@@ -179,6 +241,10 @@ impl Attention {
         let mut q = split(self.q.forward(x)?, h)?; // (1, h, t, d)
         let mut k = split(self.k.forward(x)?, kvh)?; // (1, kvh, t, d)
         let v = split(self.v.forward(x)?, kvh)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
         if let Some(rope) = rope {
             q = rope.apply(&q, pos)?;
             k = rope.apply(&k, pos)?;
@@ -199,7 +265,10 @@ impl Attention {
         // Group the query heads that share a KV head, so GQA needs no copies.
         let g = h / kvh;
         let q = q.reshape((kvh, g * t, d))?;
-        let scores = (q.matmul(&keys.t()?)? * self.scale)?; // (kvh, g·t, n)
+        let mut scores = (q.matmul(&keys.t()?)? * self.scale)?; // (kvh, g·t, n)
+        if let Some(c) = self.softcap {
+            scores = ((scores / c)?.tanh()? * c)?;
+        }
         let scores = match self.mask(t, pos, first_key, n, x.device())? {
             Some(mask) => scores.reshape((kvh, g, t, n))?.broadcast_add(&mask)?.reshape((kvh, g * t, n))?,
             None => scores,
@@ -229,117 +298,36 @@ impl Attention {
     }
 }
 
-fn caches(cfg: &Config) -> Vec<KvCache> {
-    cfg.windows.iter().map(|&w| KvCache::new(w)).collect()
+/// What a family's loader reads from its checkpoint; `assemble` adds the rest.
+struct Parts {
+    embed: Embedding,
+    positions: Option<Tensor>,
+    blocks: Vec<Block>,
+    norm: Norm,
+    lm_head: Linear,
 }
 
-fn load_llama(cfg: Config, w: &Weights) -> Result<Decoder> {
-    let (hid, h, kvh, d) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    let embed = Embedding::load(w, "model.embed_tokens.weight", cfg.vocab_size, hid)?;
-    let mut blocks = Vec::with_capacity(cfg.num_layers);
-    for i in 0..cfg.num_layers {
-        let p = format!("model.layers.{i}");
-        let a = format!("{p}.self_attn");
-        let m = format!("{p}.mlp");
-        let lin = |name: &str, out, inp, bias| Linear::load(w, name, out, inp, bias);
-        blocks.push(Block {
-            norm1: Norm::rms(w, &format!("{p}.input_layernorm"), hid, cfg.norm_eps)?,
-            attn: Attention {
-                q: lin(&format!("{a}.q_proj"), h * d, hid, cfg.qkv_bias)?,
-                k: lin(&format!("{a}.k_proj"), kvh * d, hid, cfg.qkv_bias)?,
-                v: lin(&format!("{a}.v_proj"), kvh * d, hid, cfg.qkv_bias)?,
-                o: lin(&format!("{a}.o_proj"), hid, h * d, cfg.o_bias)?,
-                heads: h,
-                kv_heads: kvh,
-                head_dim: d,
-                scale: 1.0 / (d as f64).sqrt(),
-                window: cfg.windows[i],
-            },
-            norm2: Norm::rms(w, &format!("{p}.post_attention_layernorm"), hid, cfg.norm_eps)?,
-            mlp: Mlp::Gated {
-                gate: lin(&format!("{m}.gate_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                up: lin(&format!("{m}.up_proj"), cfg.intermediate_size, hid, cfg.mlp_bias)?,
-                down: lin(&format!("{m}.down_proj"), hid, cfg.intermediate_size, cfg.mlp_bias)?,
-            },
-        });
+impl Decoder {
+    /// A fresh decoder (empty caches) from loaded parts; RoPE when the config has a base.
+    fn assemble(cfg: Config, p: Parts, w: &Weights) -> Result<Self> {
+        let (dev, dt) = (w.device(), w.dtype());
+        let rope = cfg.rope_theta.map(|theta| Rope::new(&cfg, theta, true, dev, dt)).transpose()?;
+        let rope_local =
+            cfg.features.local_rope_theta.map(|theta| Rope::new(&cfg, theta, false, dev, dt)).transpose()?;
+        Ok(Decoder {
+            rope,
+            rope_local,
+            caches: cfg.windows.iter().map(|&w| KvCache::new(w)).collect(),
+            embed: p.embed,
+            positions: p.positions,
+            blocks: p.blocks,
+            norm: p.norm,
+            lm_head: p.lm_head,
+            fed: 0,
+            prefill_chunk: PREFILL_CHUNK,
+            device: w.device().clone(),
+            dtype: w.dtype(),
+            cfg: Box::new(cfg),
+        })
     }
-    let lm_head = match (cfg.tie_embeddings, w.contains("lm_head.weight")) {
-        (false, true) => Linear::load(w, "lm_head", cfg.vocab_size, hid, false)?,
-        (false, false) => {
-            return Err(Error::Weights("tensor lm_head.weight is missing and tie_word_embeddings is false".into()))
-        }
-        (true, _) => embed.as_linear()?,
-    };
-    let theta = cfg.rope_theta.unwrap_or(10_000.0);
-    Ok(Decoder {
-        rope: Some(Rope::new(&cfg, theta, w.device(), w.dtype())?),
-        norm: Norm::rms(w, "model.norm", hid, cfg.norm_eps)?,
-        caches: caches(&cfg),
-        embed,
-        positions: None,
-        blocks,
-        lm_head,
-        fed: 0,
-        prefill_chunk: PREFILL_CHUNK,
-        device: w.device().clone(),
-        dtype: w.dtype(),
-        cfg,
-    })
-}
-
-/// GPT-2 stores its projections as `Conv1D`, weight (in, out); transpose to (out, in).
-fn conv1d(w: &Weights, name: &str, inp: usize, out: usize) -> Result<(Tensor, Tensor)> {
-    let weight = w.get(&format!("{name}.weight"), &[inp, out])?.t()?.contiguous()?;
-    let bias = w.get(&format!("{name}.bias"), &[out])?;
-    Ok((weight, bias))
-}
-
-fn load_gpt2(cfg: Config, w: &Weights) -> Result<Decoder> {
-    let hid = cfg.hidden_size;
-    // Checkpoints saved from GPT2LMHeadModel prefix names with "transformer.".
-    let pre = if w.contains("transformer.wte.weight") { "transformer." } else { "" };
-    let embed = Embedding::load(w, &format!("{pre}wte.weight"), cfg.vocab_size, hid)?;
-    let positions = w.get(&format!("{pre}wpe.weight"), &[cfg.max_positions, hid])?;
-    let mut blocks = Vec::with_capacity(cfg.num_layers);
-    for i in 0..cfg.num_layers {
-        let p = format!("{pre}h.{i}");
-        let (qkv_w, qkv_b) = conv1d(w, &format!("{p}.attn.c_attn"), hid, 3 * hid)?;
-        let part = |t: &Tensor, j: usize| t.narrow(0, j * hid, hid)?.contiguous();
-        let qkv = |j| -> Result<Linear> { Linear::new(part(&qkv_w, j)?, Some(part(&qkv_b, j)?)) };
-        let (o_w, o_b) = conv1d(w, &format!("{p}.attn.c_proj"), hid, hid)?;
-        let (fc_w, fc_b) = conv1d(w, &format!("{p}.mlp.c_fc"), hid, cfg.intermediate_size)?;
-        let (pr_w, pr_b) = conv1d(w, &format!("{p}.mlp.c_proj"), cfg.intermediate_size, hid)?;
-        let d = cfg.head_dim;
-        let layer_scale = if cfg.scale_by_layer { (i + 1) as f64 } else { 1.0 };
-        blocks.push(Block {
-            norm1: Norm::layer(w, &format!("{p}.ln_1"), hid, cfg.norm_eps)?,
-            attn: Attention {
-                q: qkv(0)?,
-                k: qkv(1)?,
-                v: qkv(2)?,
-                o: Linear::new(o_w, Some(o_b))?,
-                heads: cfg.num_heads,
-                kv_heads: cfg.num_heads,
-                head_dim: d,
-                scale: 1.0 / ((d as f64).sqrt() * layer_scale),
-                window: None,
-            },
-            norm2: Norm::layer(w, &format!("{p}.ln_2"), hid, cfg.norm_eps)?,
-            mlp: Mlp::Gelu { fc: Linear::new(fc_w, Some(fc_b))?, proj: Linear::new(pr_w, Some(pr_b))? },
-        });
-    }
-    Ok(Decoder {
-        rope: None,
-        norm: Norm::layer(w, &format!("{pre}ln_f"), hid, cfg.norm_eps)?,
-        caches: caches(&cfg),
-        lm_head: embed.as_linear()?,
-        embed,
-        positions: Some(positions),
-        blocks,
-        fed: 0,
-        prefill_chunk: PREFILL_CHUNK,
-        device: w.device().clone(),
-        dtype: w.dtype(),
-        cfg,
-    })
 }

@@ -71,7 +71,7 @@ impl GemvWeights {
     pub fn from_ggml(dtype: GgmlDType, rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
         let quantized = |block_bytes: usize| -> Option<Vec<u8>> {
             let len = rows.checked_mul(cols / QK)?.checked_mul(block_bytes)?;
-            (cols % QK == 0 && bytes.len() == len).then(|| bytes.to_vec())
+            (cols.is_multiple_of(QK) && bytes.len() == len).then(|| bytes.to_vec())
         };
         match dtype {
             GgmlDType::F32 => {

@@ -4,9 +4,10 @@
 //! interleaved RoPE; we undo that so RoPE and captured queries and keys are
 //! in transformers' layout. Mamba files are read in `gguf/mamba.rs`.
 
+mod gemma;
 mod mamba;
 
-use super::config::{Arch, Config};
+use super::config::{Arch, Config, Features};
 use super::gemv::GemvWeights;
 use super::weights::{one_line, Weights};
 use crate::error::{Error, Result};
@@ -52,6 +53,8 @@ impl Gguf {
         let arch = match self.arch.as_str() {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
+            "qwen3" => Arch::Qwen3,
+            "gemma3" => return self.gemma3_config(path),
             other => return Err(Error::UnsupportedArch(format!("{other} (GGUF)"))),
         };
         let a = &self.arch;
@@ -68,6 +71,7 @@ impl Gguf {
         }
         let window = self.num(&format!("{a}.attention.sliding_window")).map(|v| v as usize);
         let eos = self.num("tokenizer.ggml.eos_token_id").map(|v| v as u32);
+        let head_dim = self.num(&format!("{a}.attention.key_length")).map_or(hidden / heads.max(1), |v| v as usize);
         let cfg = Config {
             arch,
             vocab_size: vocab,
@@ -76,11 +80,13 @@ impl Gguf {
             num_layers: layers,
             num_heads: heads,
             num_kv_heads: kv_heads,
-            head_dim: self.num(&format!("{a}.attention.key_length")).map_or(hidden / heads.max(1), |v| v as usize),
+            head_dim,
             max_positions: self.count(path, "context_length")?,
             norm_eps: self.num(&format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
             rope_theta: Some(self.num(&format!("{a}.rope.freq_base")).unwrap_or(10_000.0) as f32),
             rope_llama3: None,
+            rotary_dim: self.num(&format!("{a}.rope.dimension_count")).map_or(head_dim, |v| v as usize),
+            features: Features { qk_norm: arch == Arch::Qwen3, ..Features::default() },
             windows: vec![window; layers],
             tie_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
             qkv_bias: arch == Arch::Qwen2,
@@ -112,7 +118,7 @@ impl Gguf {
                 (Arch::Llama, _, true) => Some(cfg.num_kv_heads),
                 _ => None,
             };
-            Some(Target { name: hf_name(name)?, unpermute_heads: heads, reshape: None })
+            Some(Target { name: hf_name(name, cfg.features.sandwich_norms)?, unpermute_heads: heads, reshape: None })
         })
     }
 
@@ -184,7 +190,8 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// GGUF tensor name → Hugging Face name (None for tensors we do not use).
-fn hf_name(name: &str) -> Option<String> {
+/// `gemma`: `ffn_norm` is the MLP's pre-norm, beside Gemma's post-norms.
+fn hf_name(name: &str, gemma: bool) -> Option<String> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -199,11 +206,16 @@ fn hf_name(name: &str) -> Option<String> {
     let (module, kind) = part.rsplit_once('.')?;
     let hf = match module {
         "attn_norm" => "input_layernorm",
+        "ffn_norm" if gemma => "pre_feedforward_layernorm",
         "ffn_norm" => "post_attention_layernorm",
+        "post_attention_norm" => "post_attention_layernorm",
+        "post_ffw_norm" => "post_feedforward_layernorm",
         "attn_q" => "self_attn.q_proj",
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",
         "attn_output" => "self_attn.o_proj",
+        "attn_q_norm" => "self_attn.q_norm",
+        "attn_k_norm" => "self_attn.k_norm",
         "ffn_gate" => "mlp.gate_proj",
         "ffn_up" => "mlp.up_proj",
         "ffn_down" => "mlp.down_proj",
@@ -215,7 +227,7 @@ fn hf_name(name: &str) -> Option<String> {
 /// Row order that undoes llama.cpp's `permute`: HF row (h, j, i) of layout
 /// (heads, 2, d/2) was stored at (h, i, j) of layout (heads, d/2, 2).
 fn unpermute_order(rows: usize, heads: usize) -> Result<Vec<usize>> {
-    if heads == 0 || rows % (2 * heads) != 0 {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return Err(Error::Weights(format!("q/k rows {rows} do not split into {heads} heads")));
     }
     let d = rows / heads;
@@ -244,10 +256,13 @@ mod tests {
 
     #[test]
     fn names_map_to_hugging_face() {
-        assert_eq!(hf_name("blk.3.attn_q.weight").as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
-        assert_eq!(hf_name("blk.0.ffn_down.weight").as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
-        assert_eq!(hf_name("output.weight").as_deref(), Some("lm_head.weight"));
-        assert_eq!(hf_name("rope_freqs.weight"), None);
+        assert_eq!(hf_name("blk.3.attn_q.weight", false).as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
+        assert_eq!(hf_name("blk.0.ffn_down.weight", false).as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
+        assert_eq!(hf_name("output.weight", false).as_deref(), Some("lm_head.weight"));
+        assert_eq!(hf_name("rope_freqs.weight", false), None);
+        let ffn = |gemma| hf_name("blk.1.ffn_norm.weight", gemma);
+        assert_eq!(ffn(false).as_deref(), Some("model.layers.1.post_attention_layernorm.weight"));
+        assert_eq!(ffn(true).as_deref(), Some("model.layers.1.pre_feedforward_layernorm.weight"));
     }
 
     #[test]

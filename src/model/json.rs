@@ -31,7 +31,20 @@ pub fn opt_usize(j: &Value, key: &str) -> Result<Option<usize>> {
 pub fn opt_f64(j: &Value, key: &str) -> Result<Option<f64>> {
     match j.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
+        Some(v) => number(v).map(Some).ok_or_else(|| Error::config(key, format!("expected a number, got {v}"))),
+    }
+}
+
+/// A JSON number, or a non-finite float as transformers 5 writes it: `{"__float__": "Infinity"}`.
+pub fn number(v: &Value) -> Option<f64> {
+    if let Some(x) = v.as_f64() {
+        return Some(x);
+    }
+    match v.get("__float__")?.as_str()? {
+        "Infinity" | "inf" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        "NaN" | "nan" => Some(f64::NAN),
+        _ => None,
     }
 }
 

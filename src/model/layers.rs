@@ -116,6 +116,13 @@ impl Norm {
         Ok(Norm::Rms { w: w.get(&format!("{name}.weight"), &[dim])?, eps: eps as f32 })
     }
 
+    /// RMSNorm scaling by (1 + w) when `plus_one` (Gemma stores w around 0), else by w.
+    pub fn rms_maybe_plus_one(w: &Weights, name: &str, dim: usize, eps: f64, plus_one: bool) -> Result<Self> {
+        let weight = w.get(&format!("{name}.weight"), &[dim])?;
+        let weight = if plus_one { (weight + 1.0)? } else { weight };
+        Ok(Norm::Rms { w: weight, eps: eps as f32 })
+    }
+
     pub fn layer(w: &Weights, name: &str, dim: usize, eps: f64) -> Result<Self> {
         Ok(Norm::Layer {
             w: w.get(&format!("{name}.weight"), &[dim])?,
@@ -133,20 +140,22 @@ impl Norm {
 }
 
 pub enum Mlp {
-    /// down(silu(gate(x)) · up(x)), Llama family.
-    Gated { gate: Linear, up: Linear, down: Linear },
-    /// proj(gelu_tanh(fc(x))), GPT-2.
-    Gelu { fc: Linear, proj: Linear },
+    /// down(act(gate(x)) · up(x)): SiLU (Llama family) or tanh GELU (Gemma's GeGLU).
+    Gated { gate: Linear, up: Linear, down: Linear, gelu: bool },
+    /// proj(gelu(fc(x))), GPT-2 (tanh approximation) and GPT-NeoX (exact, erf).
+    Gelu { fc: Linear, proj: Linear, exact: bool },
 }
 
 impl Mlp {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Mlp::Gated { gate, up, down } => {
-                let g = candle_nn::Activation::Silu.forward(&gate.forward(x)?)?;
+            Mlp::Gated { gate, up, down, gelu } => {
+                let g = gate.forward(x)?;
+                let g = if *gelu { g.gelu()? } else { candle_nn::Activation::Silu.forward(&g)? };
                 down.forward(&(g * up.forward(x)?)?)
             }
-            Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(x)?.gelu()?),
+            Mlp::Gelu { fc, proj, exact: true } => proj.forward(&fc.forward(x)?.gelu_erf()?),
+            Mlp::Gelu { fc, proj, exact: false } => proj.forward(&fc.forward(x)?.gelu()?),
         }
     }
 }

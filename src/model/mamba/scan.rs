@@ -22,7 +22,7 @@ const PAR_WORK: usize = 1 << 16;
 pub fn conv_silu(d_conv: usize, window: &mut [f32], xs: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let channels = window.len() / d_conv.max(1);
     assert!(d_conv > 0 && window.len() == channels * d_conv && w.len() == window.len(), "conv: window shapes");
-    assert!(xs.len() == out.len() && xs.len() % channels.max(1) == 0, "conv: input shapes");
+    assert!(xs.len() == out.len() && xs.len().is_multiple_of(channels.max(1)), "conv: input shapes");
     assert!(bias.is_none_or(|b| b.len() == channels), "conv: bias shape");
     for c in 0..channels {
         let win = &mut window[c * d_conv..(c + 1) * d_conv];
