@@ -81,6 +81,8 @@ fn walk(name: &str, present: bool) {
     t.keys(&["?"]);
     t.wait_text("next step", 10);
     t.keys(&["Escape"]);
+    // A key sent right behind Esc would arrive as Alt+key: wait for the help to close first.
+    t.wait_for("the help to close", Duration::from_secs(10), |s| !s.contains("next step"));
     t.quit();
 }
 
