@@ -6,7 +6,7 @@
 //! throttled while the model generates so decoding keeps its speed.
 
 use super::data::{HeadGrid, ModelInfo, StepInfo, Token};
-use super::products::{self, MapWant};
+use super::products::MapWant;
 use super::source::Source;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{self, Model};
@@ -15,7 +15,7 @@ use crate::session::{self, Control, Event, Options, Session, StopReason};
 use crate::trace::Trace;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +72,10 @@ pub struct Message {
     pub pane: usize,
     pub report: Report,
 }
+
+mod compute;
+
+use compute::Computer;
 
 enum Inbox {
     Job(Job),
@@ -198,160 +202,6 @@ pub fn info_from_summary(s: &serde_json::Value, device: &str) -> ModelInfo {
         kv_bytes_per_position: n("kv_bytes_per_position") / layers,
         state_bytes: n("state_bytes"),
     }
-}
-
-/// Computes the wanted products, a unit at a time.
-#[derive(Default)]
-struct Computer {
-    wants: Wants,
-    /// Positions each product was last computed at (None: must recompute).
-    map_at: Option<usize>,
-    row_at: Option<usize>,
-    state_at: Option<usize>,
-    qk_at: Option<usize>,
-    grid: Option<HeadGrid>,
-    /// Next layer of the grid being filled, and whether it is scored.
-    grid_next: Option<(usize, bool)>,
-    grid_scored_at: Option<usize>,
-    last_heavy: Option<Instant>,
-}
-
-impl Computer {
-    fn want(&mut self, w: Wants) {
-        if w.map != self.wants.map {
-            self.map_at = None;
-        }
-        if w.row != self.wants.row {
-            self.row_at = None;
-        }
-        if w.state != self.wants.state {
-            self.state_at = None;
-        }
-        if w.qk != self.wants.qk {
-            self.qk_at = None;
-        }
-        self.wants = w;
-    }
-
-    fn reset(&mut self) {
-        *self = Computer { wants: std::mem::take(&mut self.wants), ..Computer::default() };
-    }
-
-    /// Is there a unit of work to do for a source with `p` positions?
-    fn pending(&self, p: usize, running: bool) -> Pending {
-        if p == 0 {
-            return Pending::None;
-        }
-        let throttled = running && self.last_heavy.is_some_and(|t| t.elapsed() < Duration::from_millis(200));
-        if self.wants.row.is_some() && self.row_at != Some(p) {
-            return Pending::Row;
-        }
-        if self.wants.map.is_some() && self.map_at != Some(p) && (!throttled || self.map_at.is_none()) {
-            return Pending::Map;
-        }
-        if self.wants.state.is_some() && self.state_at != Some(p) {
-            return Pending::State;
-        }
-        if self.wants.qk.is_some() && self.qk_at != Some(p) {
-            return Pending::Qk;
-        }
-        if self.wants.grid {
-            if self.grid_next.is_some() {
-                return Pending::Grid;
-            }
-            let stale = self.grid.as_ref().is_none_or(|g| g.positions != p);
-            let slow = running && self.last_heavy.is_some_and(|t| t.elapsed() < Duration::from_millis(1500));
-            let unscored = !running && self.grid_scored_at != Some(p);
-            if (stale && !slow && self.grid.is_some()) || self.grid.is_none() || unscored {
-                return Pending::GridStart(!running);
-            }
-        }
-        Pending::None
-    }
-
-    fn busy(&self, p: usize, running: bool) -> bool {
-        !matches!(self.pending(p, running), Pending::None)
-    }
-
-    /// Do one unit; false when the app has gone.
-    fn work(&mut self, pane: usize, src: &dyn Source, running: bool, out: &Sender<Message>) -> bool {
-        let p = src.positions();
-        let report = match self.pending(p, running) {
-            Pending::None => return true,
-            Pending::Row => {
-                self.row_at = Some(p);
-                let (l, h, q) = self.wants.row.clone().unwrap_or_default();
-                products::query_row(src, l, h, q).ok().map(Report::Row)
-            }
-            Pending::Map => {
-                self.map_at = Some(p);
-                self.last_heavy = Some(Instant::now());
-                self.wants.map.as_ref().and_then(|w| products::map_view(src, w).ok()).map(|(m, c)| Report::Map(m, c))
-            }
-            Pending::State => {
-                self.state_at = Some(p);
-                let (layer, held, rows) = self.wants.state.unwrap_or_default();
-                let n = src.state_steps().len();
-                let held = held.unwrap_or(n.saturating_sub(1)).min(n.saturating_sub(1));
-                Some(Report::State(products::state_view(src, layer, held, rows).ok().flatten()))
-            }
-            Pending::Qk => {
-                self.qk_at = Some(p);
-                let (l, h) = self.wants.qk.unwrap_or_default();
-                src.head_qk(l, h).ok().map(Report::Qk)
-            }
-            Pending::GridStart(score) => {
-                self.grid_next = Some((0, score));
-                let mut g = products::empty_grid(src);
-                if let Some(old) = self.grid.take().filter(|o| o.layers == g.layers && o.heads == g.heads) {
-                    g.thumbs = old.thumbs;
-                    g.scores = old.scores;
-                }
-                self.grid = Some(g);
-                None
-            }
-            Pending::Grid => self.grid_step(src),
-        };
-        report.is_none_or(|r| out.send(Message { pane, report: r }).is_ok())
-    }
-
-    fn grid_step(&mut self, src: &dyn Source) -> Option<Report> {
-        let (layer, score) = self.grid_next?;
-        let grid = self.grid.as_mut()?;
-        self.last_heavy = Some(Instant::now());
-        // A layer a trace file left out (`capture --layers`) stays blank.
-        let (thumbs, scores) = products::grid_layer(src, layer, score).unwrap_or_default();
-        let h = grid.heads;
-        let total = grid.layers * h;
-        grid.thumbs.resize(total, super::data::Image::default());
-        grid.scores.resize(total, None);
-        for (k, (t, s)) in thumbs.into_iter().zip(scores).enumerate() {
-            grid.thumbs[layer * h + k] = t;
-            if score {
-                grid.scores[layer * h + k] = s;
-            }
-        }
-        grid.positions = src.positions();
-        if layer + 1 < grid.layers {
-            self.grid_next = Some((layer + 1, score));
-            return None;
-        }
-        self.grid_next = None;
-        if score {
-            self.grid_scored_at = Some(grid.positions);
-        }
-        Some(Report::Grid(grid.clone()))
-    }
-}
-
-enum Pending {
-    None,
-    Row,
-    Map,
-    State,
-    Qk,
-    GridStart(bool),
-    Grid,
 }
 
 /// A worker with a model: generation runs on a session thread, events come back through the inbox.
