@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         let data = rng.vec(r * c, 1.0 / (c as f32).sqrt());
         let w = match quant {
             // dt_proj's 48 columns are not a whole number of 32-value blocks.
-            Some(q) if c % 32 == 0 => {
+            Some(q) if c.is_multiple_of(32) => {
                 let qt = QTensor::quantize(&Tensor::from_vec(data, (r, c), &Device::Cpu)?, q)?;
                 GemvWeights::from_ggml(q, r, c, &qt.data()?).ok_or_else(|| anyhow::anyhow!("{name}: bad blocks"))?
             }

@@ -53,7 +53,7 @@ fn theme() -> Theme {
 fn first_frame(b: &UiBench) -> anyhow::Result<()> {
     let (tx, rx) = channel::<Message>();
     let _job = worker::spawn_live(0, b.model.clone(), b.device.clone(), tx);
-    let app = App::new(&[b.model.clone()], "It is a truth", false, GenSettings::default(), theme());
+    let app = App::new(std::slice::from_ref(&b.model), "It is a truth", false, GenSettings::default(), theme());
     let mut term = Terminal::new(TestBackend::new(b.size.0, b.size.1))?;
     term.draw(|f| screen::draw(f, &app))?;
     let first = started().elapsed();
@@ -109,7 +109,7 @@ fn draw_times(b: &UiBench) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (trace, info, tokens, steps) = make_trace(b)?;
     let prep = t0.elapsed();
-    let mut app = App::new(&[b.model.clone()], "bench", false, GenSettings::default(), theme());
+    let mut app = App::new(std::slice::from_ref(&b.model), "bench", false, GenSettings::default(), theme());
     app.report(Message { pane: 0, report: Report::Loaded(info) });
     app.report(Message { pane: 0, report: Report::Started(vec![]) });
     let pane = &mut app.panes[0];
@@ -205,7 +205,7 @@ fn ui_run(b: &UiBench) -> anyhow::Result<f64> {
     let job = worker::spawn_live(0, b.model.clone(), b.device.clone(), tx);
     let mut settings = GenSettings { max_new_tokens: 65, ignore_eos: true, ..GenSettings::default() };
     settings.greedy = true;
-    let mut app = App::new(&[b.model.clone()], super::bench::TEXT, false, settings, theme());
+    let mut app = App::new(std::slice::from_ref(&b.model), super::bench::TEXT, false, settings, theme());
     let mut term = Terminal::new(TestBackend::new(b.size.0, b.size.1))?;
     let area = Rect::new(0, 0, b.size.0, b.size.1);
     let mut last_draw = Instant::now();

@@ -174,7 +174,7 @@ pub fn citation(reference: &str) -> Option<(String, String)> {
 }
 
 enum Arch {
-    Attention(Config),
+    Attention(Box<Config>),
     Mamba(MambaConfig),
 }
 
@@ -188,13 +188,13 @@ fn zoo_model(name: &str) -> Result<Arch> {
     if MambaConfig::is_mamba(&json) {
         Ok(Arch::Mamba(MambaConfig::from_json(&json)?))
     } else {
-        Ok(Arch::Attention(Config::from_json(&json)?))
+        Ok(Arch::Attention(Box::new(Config::from_json(&json)?)))
     }
 }
 
 fn transformer(name: &str) -> Result<Config> {
     match zoo_model(name)? {
-        Arch::Attention(c) => Ok(c),
+        Arch::Attention(c) => Ok(*c),
         Arch::Mamba(_) => Err(Error::Usage(format!("{name} is a Mamba model: it has no attention heads"))),
     }
 }

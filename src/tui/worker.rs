@@ -253,10 +253,7 @@ impl Live {
         loop {
             let busy = self.trace.as_ref().is_some_and(|t| self.computer.busy(t.positions(), self.running));
             let msg = if busy {
-                match rx.try_recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => None,
-                }
+                rx.try_recv().ok()
             } else {
                 // Wake now and then so throttled work resumes after its pause.
                 match rx.recv_timeout(Duration::from_millis(250)) {

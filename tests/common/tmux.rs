@@ -96,7 +96,7 @@ impl Tmux {
     pub fn quit(&self) {
         self.keys(&["q"]);
         let s = self.wait_for("the shell prompt after quitting", Duration::from_secs(10), |s| {
-            s.lines().filter(|l| !l.trim().is_empty()).last().is_some_and(|l| l.trim() == PROMPT)
+            s.lines().rfind(|l| !l.trim().is_empty()).is_some_and(|l| l.trim() == PROMPT)
         });
         assert!(!s.contains("Attention ·"), "the UI is still on screen:\n{s}");
         let mode = self.tmux(&["display-message", "-p", "#{alternate_on} #{mouse_any_flag}"]);
@@ -112,7 +112,7 @@ impl Drop for Tmux {
 
 /// The last non-blank line: the status bar.
 pub fn status_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string()
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string()
 }
 
 pub fn bin() -> String {

@@ -114,11 +114,8 @@ impl App {
                 self.sel.query = None;
                 self.sel.key = None;
             }
-            (Action::ZoomIn, _) => {
-                if (p >> (self.sel.zoom + 1)) >= 8.min(p) && p >> (self.sel.zoom + 1) > 0 {
-                    self.sel.zoom += 1;
-                }
-            }
+            // The visible span stops shrinking at 8 positions.
+            (Action::ZoomIn, _) if p >> (self.sel.zoom + 1) >= 8 => self.sel.zoom += 1,
             (Action::ZoomOut, _) => self.sel.zoom = self.sel.zoom.saturating_sub(1),
             (Action::ZoomFit, _) => self.sel.zoom = 0,
             (Action::Normalize, _) => self.sel.normalize = !self.sel.normalize,

@@ -89,7 +89,7 @@ impl Computer {
             Pending::None => return true,
             Pending::Row => {
                 self.row_at = Some(p);
-                let (l, h, q) = self.wants.row.clone().unwrap_or_default();
+                let (l, h, q) = self.wants.row.unwrap_or_default();
                 products::query_row(src, l, h, q).ok().map(Report::Row)
             }
             Pending::Map => {
