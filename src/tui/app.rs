@@ -329,10 +329,13 @@ impl App {
             Action::Help => self.overlay = Overlay::Help { scroll: 0 },
             Action::Close => self.overlay = Overlay::None,
             Action::FocusNext | Action::FocusPrev => {
-                let i = Focus::ORDER.iter().position(|f| *f == self.focus).unwrap_or(0);
-                let n = Focus::ORDER.len();
+                // Side by side, or for a Mamba, there is no head grid to focus.
+                let no_grid = self.compare() || self.main().info.as_ref().is_some_and(|i| i.is_state_space());
+                let order: Vec<Focus> = Focus::ORDER.into_iter().filter(|f| !(no_grid && *f == Focus::Grid)).collect();
+                let i = order.iter().position(|f| *f == self.focus).unwrap_or(0);
+                let n = order.len();
                 let j = if action == Action::FocusNext { (i + 1) % n } else { (i + n - 1) % n };
-                self.focus = Focus::ORDER[j];
+                self.focus = order[j];
             }
             Action::Export => return vec![Command::Export],
             Action::ColorMap => {

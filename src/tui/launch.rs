@@ -69,6 +69,9 @@ pub fn view(path: &Path) -> anyhow::Result<()> {
     let prompt = meta["prompt"].as_str().unwrap_or_default().to_string();
     let mut app = App::new(&[source], &prompt, false, GenSettings::default(), Theme::detect());
     app.recorded = true;
+    if let Some(n) = meta["settings"]["max_new_tokens"].as_u64() {
+        app.settings.max_new_tokens = n as usize;
+    }
     let (tx, rx) = channel::<Message>();
     let jobs = vec![worker::spawn_fixed(0, Box::new(file), tx.clone())];
     app.report(Message { pane: 0, report: Report::Loaded(info) });
