@@ -23,6 +23,8 @@ pub(super) struct Computer {
     grid_next: Option<(usize, bool)>,
     grid_scored_at: Option<usize>,
     last_heavy: Option<Instant>,
+    /// When the grid was last started, so a running model refreshes it every few seconds.
+    last_grid: Option<Instant>,
 }
 
 impl Computer {
@@ -69,7 +71,7 @@ impl Computer {
                 return Pending::Grid;
             }
             let stale = self.grid.as_ref().is_none_or(|g| g.positions != p);
-            let slow = running && self.last_heavy.is_some_and(|t| t.elapsed() < Duration::from_millis(1500));
+            let slow = running && self.last_grid.is_some_and(|t| t.elapsed() < Duration::from_millis(3000));
             let unscored = !running && self.grid_scored_at != Some(p);
             if (stale && !slow && self.grid.is_some()) || self.grid.is_none() || unscored {
                 return Pending::GridStart(!running);
@@ -111,6 +113,7 @@ impl Computer {
             }
             Pending::GridStart(score) => {
                 self.grid_next = Some((0, score));
+                self.last_grid = Some(Instant::now());
                 let mut g = products::empty_grid(src);
                 if let Some(old) = self.grid.take().filter(|o| o.layers == g.layers && o.heads == g.heads) {
                     g.thumbs = old.thumbs;
@@ -161,4 +164,70 @@ enum Pending {
     Qk,
     GridStart(bool),
     Grid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{self, Options, Session};
+    use crate::trace::Trace;
+    use crate::tui::products::MapWant;
+    use std::sync::mpsc::channel;
+    use std::sync::Arc;
+
+    fn trace() -> Trace {
+        let l = crate::model::load("tiny-gqa", &candle_core::Device::Cpu).unwrap();
+        let tok = Arc::new(l.tokenizer);
+        let ids = session::prompt_ids(&tok, "It is a truth universally acknowledged", false, false, 512).unwrap();
+        let mut t = Trace::for_model(&l.model, &ids);
+        let opts =
+            Options { max_new_tokens: 4, sampling: crate::sample::Sampling::Greedy, ignore_eos: true, capture: true };
+        Session::start(l.model, tok, ids, opts).follow(|s| t.push(s)).unwrap();
+        t
+    }
+
+    /// Do units until nothing is pending; the reports, in order.
+    fn drain(c: &mut Computer, t: &Trace) -> Vec<Report> {
+        let (tx, rx) = channel();
+        for _ in 0..100 {
+            if !c.busy(t.positions(), false) {
+                break;
+            }
+            assert!(c.work(0, t, false, &tx));
+        }
+        rx.try_iter().map(|m| m.report).collect()
+    }
+
+    #[test]
+    fn every_wanted_product_arrives_once_and_the_grid_is_scored_when_idle() {
+        let t = trace();
+        let p = t.positions();
+        let mut c = Computer::default();
+        let map = MapWant {
+            layer: 1,
+            head: Some(2),
+            rows: 0..p,
+            cols: 0..p,
+            width: 20,
+            height: 20,
+            cursor: Some((p - 1, 0)),
+        };
+        c.want(Wants { map: Some(map), row: Some((1, None, p - 1)), grid: true, ..Wants::default() });
+        let reports = drain(&mut c, &t);
+        let kinds: Vec<&str> = reports
+            .iter()
+            .map(|r| match r {
+                Report::Row(_) => "row",
+                Report::Map(..) => "map",
+                Report::Grid(_) => "grid",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["row", "map", "grid"]);
+        let Report::Grid(g) = &reports[2] else { unreachable!() };
+        assert_eq!((g.layers, g.heads, g.thumbs.len(), g.positions), (4, 4, 16, p));
+        assert!(g.scores.iter().all(Option::is_some), "idle grids carry pattern scores");
+        // Nothing changed: nothing more to do.
+        assert!(drain(&mut c, &t).is_empty());
+    }
 }
