@@ -17,6 +17,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod scan;
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenRequest {
@@ -40,6 +42,8 @@ pub struct Wants {
     pub state: Option<(usize, Option<usize>, usize)>,
     /// (layer, head): that head's queries and keys (lessons).
     pub qk: Option<(usize, usize)>,
+    /// (layer, channel): Mamba's scan replayed from the weights (lessons).
+    pub scan: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -65,6 +69,7 @@ pub enum Report {
     Grid(HeadGrid),
     State(Option<super::data::StateView>),
     Qk(super::data::HeadQk),
+    Scan(Result<super::data::ScanView, String>),
 }
 
 #[derive(Debug)]
@@ -96,6 +101,7 @@ pub fn spawn_live(pane: usize, source: String, device: String, out: Sender<Messa
                     let starter = spawn_starter();
                     lower_priority();
                     let mut w = Live::new(pane, l.model, Arc::new(l.tokenizer), tx, out.clone(), starter);
+                    w.computer.scan.source = Some(source);
                     w.run(rx);
                 }
             }
@@ -209,6 +215,9 @@ struct Computer {
     row_at: Option<usize>,
     state_at: Option<usize>,
     qk_at: Option<usize>,
+    scan_at: Option<usize>,
+    /// Kept across runs: the model's weights for the scan replay.
+    scan: scan::ScanCache,
     grid: Option<HeadGrid>,
     /// Next layer of the grid being filled, and whether it is scored.
     grid_next: Option<(usize, bool)>,
@@ -230,11 +239,15 @@ impl Computer {
         if w.qk != self.wants.qk {
             self.qk_at = None;
         }
+        if w.scan != self.wants.scan {
+            self.scan_at = None;
+        }
         self.wants = w;
     }
 
     fn reset(&mut self) {
-        *self = Computer { wants: std::mem::take(&mut self.wants), ..Computer::default() };
+        let (wants, scan) = (std::mem::take(&mut self.wants), std::mem::take(&mut self.scan));
+        *self = Computer { wants, scan, ..Computer::default() };
     }
 
     /// Is there a unit of work to do for a source with `p` positions?
@@ -254,6 +267,9 @@ impl Computer {
         }
         if self.wants.qk.is_some() && self.qk_at != Some(p) {
             return Pending::Qk;
+        }
+        if self.wants.scan.is_some() && self.scan_at != Some(p) {
+            return Pending::Scan;
         }
         if self.wants.grid {
             if self.grid_next.is_some() {
@@ -299,6 +315,11 @@ impl Computer {
                 self.qk_at = Some(p);
                 let (l, h) = self.wants.qk.unwrap_or_default();
                 src.head_qk(l, h).ok().map(Report::Qk)
+            }
+            Pending::Scan => {
+                self.scan_at = Some(p);
+                let (layer, channel) = self.wants.scan.unwrap_or_default();
+                Some(Report::Scan(self.scan.view(src, layer, channel)))
             }
             Pending::GridStart(score) => {
                 self.grid_next = Some((0, score));
@@ -350,6 +371,7 @@ enum Pending {
     Map,
     State,
     Qk,
+    Scan,
     GridStart(bool),
     Grid,
 }
