@@ -88,16 +88,13 @@ impl Widget for ScanPanel<'_> {
                 let room = (area.height as usize).saturating_sub(lines.len() + 4).max(2);
                 lines.extend(table(v, r, room).into_iter().map(|s| Line::styled(s, t.dim())));
                 lines.push(Line::from(format!(" y = C·h + D·x = {:.4} + {:.3}·{:.4} = {:.4}", r.ch, v.d, r.x, r.y)));
-                let dt = r.dt_diff.map_or(String::new(), |d| format!("; Δ matches the engine's within {d:.1e}"));
+                let dt = r.dt_diff.map_or(String::new(), |d| format!(", Δ within {d:.1e}"));
                 lines.push(match r.h_diff {
                     Some((s, d)) => Line::from(format!(
-                        " check: h equals the engine's state after step {s}: max |diff| {d:.1e} over {}×{}{dt}",
+                        " check: h = the engine's h after step {s} within {d:.1e} (all {}×{}){dt}",
                         v.d_inner, v.d_state
                     )),
-                    None => Line::styled(
-                        format!(" check: the engine holds no state here (mid-prompt; it keeps one per step){dt}"),
-                        t.dim(),
-                    ),
+                    None => Line::styled(format!(" check: no engine h mid-prompt (one per step){dt}"), t.dim()),
                 });
             }
             (Some(Err(e)), _) => lines.push(Line::styled(format!(" scan: {e}"), t.dim())),
@@ -163,7 +160,7 @@ mod tests {
                 x: 0.1 * p as f32,
                 dt: 0.2,
                 ch: 0.3,
-                y: 0.4,
+                y: 0.3 + 0.1 * p as f32,
                 b: v(p, 0.5),
                 c: v(p, 0.9),
                 a_bar: v(p, 0.1),
@@ -171,7 +168,7 @@ mod tests {
                 h_before: v(p, 0.3),
                 h: v(p + 1, 0.3),
                 dt_diff: Some(1e-8),
-                h_diff: (p >= 5).then_some((p - 5, 2.5e-7)),
+                h_diff: (p >= 5).then(|| (p - 5, 2.5e-7)),
             })
             .collect();
         ScanView { layer: 1, channel: 3, d_inner: 8, d_state: 4, a: vec![-0.5, -1.0, -2.0, -3.5], d: 1.0, rows }
