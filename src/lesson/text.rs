@@ -20,6 +20,7 @@ pub const LIVE_PLACEHOLDERS: &[(&str, &str)] = &[
     ("tiles", "the current head's tiles in all"),
     ("max_diff", "max |tiled − ordinary| over the head's output once every tile is done"),
     ("token", "the token the scan is on"),
+    ("scan_max_diff", "max |replayed h − the engine's h| over every state the engine holds, scan layer"),
 ];
 
 /// Whether `name` is one of `LIVE_PLACEHOLDERS`.

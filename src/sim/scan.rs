@@ -10,6 +10,10 @@
 
 use crate::error::{Error, Result};
 
+pub mod replay;
+
+pub use replay::{Channels, Replay, ReplayStep};
+
 /// torch's `F.softplus` (β = 1, threshold 20): ln(1 + eˣ), identity above 20.
 pub fn softplus(x: f32) -> f32 {
     if x > 20.0 {

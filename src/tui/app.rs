@@ -5,7 +5,7 @@
 pub mod nav;
 mod settings;
 
-use super::data::{HeadGrid, HeadQk, MapView, ModelInfo, QueryRow, StateView, StepInfo, Token};
+use super::data::{HeadGrid, HeadQk, MapView, ModelInfo, QueryRow, ScanView, StateView, StepInfo, Token};
 use super::keymap::Action;
 use super::theme::{ColorMap, Theme};
 use super::views::editor::TextField;
@@ -62,6 +62,8 @@ pub struct Pane {
     pub state: Option<StateView>,
     /// One head's queries and keys, when a lesson asked for them.
     pub qk: Option<HeadQk>,
+    /// Mamba's scan replayed from the weights (or why not), when a lesson asked for it.
+    pub scan: Option<Result<ScanView, String>>,
     pub since: Instant,
 }
 
@@ -79,6 +81,7 @@ impl Pane {
             grid: None,
             state: None,
             qk: None,
+            scan: None,
             since: Instant::now(),
         }
     }
@@ -257,6 +260,7 @@ impl App {
                 pane.grid = None;
                 pane.state = None;
                 pane.qk = None;
+                pane.scan = None;
                 pane.cursor_value = None;
                 pane.since = Instant::now();
                 pane.status = if self.paused { PaneStatus::Paused } else { PaneStatus::Generating };
@@ -278,6 +282,7 @@ impl App {
             Report::Grid(grid) => pane.grid = Some(grid),
             Report::State(state) => pane.state = state,
             Report::Qk(qk) => pane.qk = Some(qk),
+            Report::Scan(scan) => pane.scan = Some(scan),
         }
         vec![]
     }

@@ -229,3 +229,39 @@ mod tests {
         assert_eq!(Image::new(1, 1, vec![0.5]).pooled(2, 2).values, vec![0.5; 4]);
     }
 }
+
+/// Mamba's selective scan of one layer and channel, replayed from the
+/// model's weights over every position fed (lessons).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanView {
+    pub layer: usize,
+    pub channel: usize,
+    pub d_inner: usize,
+    pub d_state: usize,
+    /// (d_state) this channel's trained A = −exp(A_log).
+    pub a: Vec<f32>,
+    /// This channel's skip D.
+    pub d: f32,
+    /// One per position fed.
+    pub rows: Vec<ScanRow>,
+}
+
+/// One position of a `ScanView` (n = d_state values where a vector).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRow {
+    /// x after the conv and SiLU, Δ after softplus, C·h and y = C·h + D·x.
+    pub x: f32,
+    pub dt: f32,
+    pub ch: f32,
+    pub y: f32,
+    pub b: Vec<f32>,
+    pub c: Vec<f32>,
+    pub a_bar: Vec<f32>,
+    pub bx: Vec<f32>,
+    pub h_before: Vec<f32>,
+    pub h: Vec<f32>,
+    /// max |Δ − the engine's Δ| over the layer's channels, where captured.
+    pub dt_diff: Option<f32>,
+    /// The engine step whose state ends here, and max |h − its h| over the whole layer state.
+    pub h_diff: Option<(usize, f32)>,
+}

@@ -40,6 +40,8 @@ pub struct Wants {
     pub state: Option<(usize, Option<usize>, usize)>,
     /// (layer, head): that head's queries and keys (lessons).
     pub qk: Option<(usize, usize)>,
+    /// (layer, channel): Mamba's scan replayed from the weights (lessons).
+    pub scan: Option<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,7 @@ pub enum Report {
     Grid(HeadGrid),
     State(Option<super::data::StateView>),
     Qk(super::data::HeadQk),
+    Scan(Result<super::data::ScanView, String>),
 }
 
 #[derive(Debug)]
@@ -74,6 +77,7 @@ pub struct Message {
 }
 
 mod compute;
+mod scan;
 
 use compute::Computer;
 
@@ -100,6 +104,7 @@ pub fn spawn_live(pane: usize, source: String, device: String, out: Sender<Messa
                     let starter = spawn_starter();
                     lower_priority();
                     let mut w = Live::new(pane, l.model, Arc::new(l.tokenizer), tx, out.clone(), starter);
+                    w.computer.scan.source = Some(source);
                     w.run(rx);
                 }
             }

@@ -29,8 +29,9 @@ pub struct Controls {
     pub block_rows: usize,
     pub block_cols: usize,
     pub tiles: usize,
-    /// scan: the step shown (None: the newest).
+    /// scan: the position shown (None: the newest) and the channel.
     pub token: Option<usize>,
+    pub channel: usize,
     pub pattern: Option<Pattern>,
 }
 
@@ -54,6 +55,7 @@ impl Controls {
             block_cols: 4,
             tiles: 0,
             token: None,
+            channel: 0,
             pattern: None,
         };
         match p {
@@ -81,8 +83,8 @@ impl Controls {
         c
     }
 
-    /// Apply a panel key; `heads`, `layers` and `steps` bound the choices
-    /// (from the loaded model; 0 when unknown). Returns a note for the user when
+    /// Apply a panel key; `heads` (channels on the scan), `layers` and `steps`
+    /// (positions) bound the choices (from the loaded model; 0 when unknown). Returns a note for the user when
     /// the key does nothing here.
     pub fn apply(&mut self, p: &Panel, a: A, heads: usize, layers: usize, steps: usize) -> Option<&'static str> {
         let cycle = |x: usize, n: usize, up: bool| {
@@ -157,7 +159,8 @@ impl Controls {
                 self.token = Some(self.token.map_or(0, |t| (t + 1) % n));
             }
             (Panel::Scan { .. }, A::Reset) => self.token = Some(0),
-            (Panel::Scan { .. }, A::PickNext | A::PickPrev) => self.layer = cycle(self.layer, layers, up),
+            (Panel::Scan { .. }, A::PickNext | A::PickPrev) => self.channel = cycle(self.channel, heads, up),
+            (Panel::Scan { .. }, A::More | A::Less) => self.layer = cycle(self.layer, layers, up),
             _ => return Some("that key does nothing on this panel (? lists the keys)"),
         }
         None
@@ -211,8 +214,13 @@ mod tests {
         assert_eq!(c.head, 3);
         let sc = Panel::Scan { model: "tiny-mamba".into(), layer: 0 };
         let mut c = Controls::for_panel(&sc);
-        c.apply(&sc, A::Step, 0, 2, 3);
-        c.apply(&sc, A::Step, 0, 2, 3);
+        c.apply(&sc, A::Step, 8, 2, 3);
+        c.apply(&sc, A::Step, 8, 2, 3);
         assert_eq!(c.token, Some(1));
+        c.apply(&sc, A::PickPrev, 8, 2, 3);
+        c.apply(&sc, A::More, 8, 2, 3);
+        assert_eq!((c.channel, c.layer), (7, 1));
+        c.apply(&sc, A::End, 8, 2, 3);
+        assert_eq!(c.token, None);
     }
 }

@@ -17,7 +17,7 @@ pub enum LessonAction {
     /// Move the panel's slider up (window, context, block size, query).
     More,
     Less,
-    /// Next / previous head (or preset, layer count).
+    /// Next / previous head (or preset, layer count, scan channel).
     PickNext,
     PickPrev,
     /// Step a tile or a token.
@@ -64,10 +64,10 @@ pub const LESSON_KEYMAP: &[LessonBinding] = &[
     bind(&[(KeyCode::Right, NONE), ch('l'), ch('n'), (KeyCode::PageDown, NONE)], A::Next, "steps", "next step"),
     bind(&[(KeyCode::Left, NONE), ch('h'), ch('p'), (KeyCode::PageUp, NONE)], A::Prev, "steps", "previous step"),
     bind(&[ch('r')], A::References, "steps", "show or hide the references"),
-    bind(&[ch('+'), ch('=')], A::More, "panel", "slider up: window, context, block size, query"),
+    bind(&[ch('+'), ch('=')], A::More, "panel", "slider up: window, context, block size, query (scan: layer)"),
     bind(&[ch('-'), ch('_')], A::Less, "panel", "slider down"),
-    bind(&[ch('.'), ch('>')], A::PickNext, "panel", "next head (preset, layer count)"),
-    bind(&[ch(','), ch('<')], A::PickPrev, "panel", "previous head (preset, layer count)"),
+    bind(&[ch('.'), ch('>')], A::PickNext, "panel", "next head (preset, layer count; scan: channel)"),
+    bind(&[ch(','), ch('<')], A::PickPrev, "panel", "previous head (preset, layer count; scan: channel)"),
     bind(&[ch(' '), ch('s')], A::Step, "panel", "step a tile or a token"),
     bind(&[ch('0')], A::Reset, "panel", "back to the first tile or token"),
     bind(&[ch('e'), (KeyCode::End, NONE)], A::End, "panel", "every tile at once / the newest token"),

@@ -55,10 +55,19 @@ impl LessonApp {
             }
         }
         if let Panel::Scan { .. } = self.panel() {
-            let step = c.token.unwrap_or(p.steps.len().saturating_sub(1));
-            let pos = p.tokens.iter().filter(|t| t.prompt).count() + step;
-            if let Some(t) = p.tokens.get(pos.saturating_sub(1)) {
+            let pos = c.token.unwrap_or(p.positions().saturating_sub(1)).min(p.positions().saturating_sub(1));
+            if let Some(t) = p.tokens.get(pos) {
                 v.insert("token".into(), format!("{:?}", t.text));
+            }
+            if let Some(Ok(scan)) = &p.scan {
+                let worst = scan
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.h_diff.map(|(_, d)| d))
+                    .fold(None, |m: Option<f32>, d| Some(m.map_or(d, |m| m.max(d))));
+                if let Some(w) = worst {
+                    v.insert("scan_max_diff".into(), format!("{w:.1e}"));
+                }
             }
         }
         v

@@ -127,8 +127,17 @@ pub fn wants(app: &LessonApp, i: usize, size: Rect) -> Wants {
         },
         Panel::Scan { .. } if info.is_state_space() => {
             let (ssm, _) = state_area(Rect { height: area.height.saturating_sub(4), ..area });
+            let layer = c.layer.min(info.layers.saturating_sub(1));
+            let channel = match info.mixing {
+                crate::tui::data::Mixing::StateSpace { d_inner, .. } => c.channel.min(d_inner.saturating_sub(1)),
+                _ => 0,
+            };
+            // The engine holds a state at the end of each step: position prompt − 1 + step.
+            let prompt = pane.tokens.iter().filter(|t| t.prompt).count();
+            let held = c.token.map(|pos| (pos + 1).saturating_sub(prompt));
             Wants {
-                state: Some((c.layer.min(info.layers.saturating_sub(1)), c.token, (ssm.height as usize * 2).max(1))),
+                state: Some((layer, held, (ssm.height as usize * 2).max(1))),
+                scan: Some((layer, channel)),
                 ..Wants::default()
             }
         }
@@ -350,8 +359,9 @@ fn draw_panel(app: &LessonApp, area: Rect, buf: &mut Buffer) {
             Some(p) => ScanPanel {
                 info: p.info.as_ref(),
                 state: p.state.as_ref(),
+                scan: p.scan.as_ref(),
                 tokens: &p.tokens,
-                steps: p.steps.len(),
+                positions: p.positions(),
                 selected: c.token,
                 theme: t,
             }

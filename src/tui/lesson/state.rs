@@ -136,6 +136,14 @@ impl LessonApp {
         (h, l, p.positions(), p.steps.len())
     }
 
+    /// Channels (d_inner) of the first live model when it is a state-space model.
+    fn channels(&self) -> usize {
+        match self.pane(0).and_then(|p| p.info.as_ref()).map(|i| &i.mixing) {
+            Some(crate::tui::data::Mixing::StateSpace { d_inner, .. }) => *d_inner,
+            _ => 0,
+        }
+    }
+
     pub fn action(&mut self, a: A) -> Vec<Command> {
         match (&self.overlay, a) {
             (_, A::Quit) => self.quit = true,
@@ -156,10 +164,10 @@ impl LessonApp {
             (_, A::Next) => self.message = Some("this is the last step (q quits)".into()),
             (_, A::Prev) => self.message = Some("this is the first step".into()),
             (_, other) => {
-                let (heads, layers, positions, steps) = self.bounds();
-                let count = if matches!(self.panel(), Panel::Scan { .. }) { steps } else { positions };
+                let (heads, layers, positions, _) = self.bounds();
+                let picks = if matches!(self.panel(), Panel::Scan { .. }) { self.channels() } else { heads };
                 let panel = self.panel().clone();
-                self.message = self.controls.apply(&panel, other, heads, layers, count).map(String::from);
+                self.message = self.controls.apply(&panel, other, picks, layers, positions).map(String::from);
             }
         }
         vec![]

@@ -18,6 +18,9 @@ pub(super) struct Computer {
     row_at: Option<usize>,
     state_at: Option<usize>,
     qk_at: Option<usize>,
+    scan_at: Option<usize>,
+    /// Kept across runs: the model's weights for the scan replay.
+    pub(super) scan: super::scan::ScanCache,
     grid: Option<HeadGrid>,
     /// Next layer of the grid being filled, and whether it is scored.
     grid_next: Option<(usize, bool)>,
@@ -41,11 +44,15 @@ impl Computer {
         if w.qk != self.wants.qk {
             self.qk_at = None;
         }
+        if w.scan != self.wants.scan {
+            self.scan_at = None;
+        }
         self.wants = w;
     }
 
     pub(super) fn reset(&mut self) {
-        *self = Computer { wants: std::mem::take(&mut self.wants), ..Computer::default() };
+        let (wants, scan) = (std::mem::take(&mut self.wants), std::mem::take(&mut self.scan));
+        *self = Computer { wants, scan, ..Computer::default() };
     }
 
     /// Is there a unit of work to do for a source with `p` positions?
@@ -65,6 +72,9 @@ impl Computer {
         }
         if self.wants.qk.is_some() && self.qk_at != Some(p) {
             return Pending::Qk;
+        }
+        if self.wants.scan.is_some() && self.scan_at != Some(p) {
+            return Pending::Scan;
         }
         if self.wants.grid {
             if self.grid_next.is_some() {
@@ -110,6 +120,11 @@ impl Computer {
                 self.qk_at = Some(p);
                 let (l, h) = self.wants.qk.unwrap_or_default();
                 src.head_qk(l, h).ok().map(Report::Qk)
+            }
+            Pending::Scan => {
+                self.scan_at = Some(p);
+                let (layer, channel) = self.wants.scan.unwrap_or_default();
+                Some(Report::Scan(self.scan.view(src, layer, channel)))
             }
             Pending::GridStart(score) => {
                 self.grid_next = Some((0, score));
@@ -162,6 +177,7 @@ enum Pending {
     Map,
     State,
     Qk,
+    Scan,
     GridStart(bool),
     Grid,
 }
