@@ -64,6 +64,10 @@ pub enum Panel {
         /// Prompt for this step (e.g. a repeated phrase for induction).
         #[serde(default)]
         prompt: Option<String>,
+        /// Run SmolLM2-135M instead of `model` when `scripts/fetch-smollm2.sh` has put it in the cache:
+        /// a trained model with real induction heads.
+        #[serde(default)]
+        prefer_cached: bool,
     },
     /// A mask drawn as a matrix, and how far tokens reach through stacked layers.
     Mask {
@@ -144,4 +148,20 @@ impl Panel {
             Panel::Compare { models, .. } => models.iter().map(String::as_str).collect(),
         }
     }
+}
+
+/// The SmolLM2 GGUF that `scripts/fetch-smollm2.sh` fetches, if it is there
+/// (`$ATTNVIZ_CACHE`, else `~/.cache/attnviz`).
+pub fn cached_smollm2() -> Option<String> {
+    let dir = match std::env::var_os("ATTNVIZ_CACHE") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache/attnviz"),
+    };
+    let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    path.is_file().then(|| path.to_string_lossy().into_owned())
+}
+
+/// The model a heads panel runs: SmolLM2 when preferred and cached, else its own.
+pub fn heads_model(model: &str, prefer_cached: bool) -> String {
+    prefer_cached.then(cached_smollm2).flatten().unwrap_or_else(|| model.to_string())
 }

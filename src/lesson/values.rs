@@ -56,27 +56,31 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
             put(&mut v, "sqrt_d", sig(d.sqrt()));
             put(&mut v, "scale", sig(1.0 / d.sqrt()));
         }
-        Panel::Heads { model, pattern, prompt } => {
-            let c = transformer(model)?;
-            put(&mut v, "model", model);
-            shape_values(&mut v, &c)?;
+        Panel::Heads { model, pattern, prompt, prefer_cached } => {
+            transformer(model)?;
             if prompt.as_ref().is_some_and(|p| p.trim().is_empty()) {
                 return Err(Error::Usage("empty prompt".into()));
             }
             if let Some(p) = pattern {
                 pattern_of(p)?;
             }
-            let (tokens, heads) = scores(model, prompt.as_deref().unwrap_or(PROBE))?;
+            let prompt = prompt.as_deref().unwrap_or(PROBE);
+            let used = crate::lesson::schema::heads_model(model, *prefer_cached);
+            let (tokens, heads, c) = scores(&used, prompt)?;
+            let zoo = used == *model;
+            put(&mut v, "model", if zoo { model.clone() } else { "SmolLM2-135M-Instruct".into() });
+            shape_values(&mut v, &c)?;
             put(&mut v, "prompt_tokens", tokens);
+            let best = |heads: &[metrics::ScoredHead], p: Pattern| match metrics::top_heads(heads, p, 1).first() {
+                Some((h, s)) => (format!("L{}.H{}", h.layer, h.head), format!("{s:.3}")),
+                None => ("none".into(), "none".into()),
+            };
             for p in Pattern::ALL {
-                let best = metrics::top_heads(&heads, p, 1);
-                let (head, score) = match best.first() {
-                    Some((h, s)) => (format!("L{}.H{}", h.layer, h.head), format!("{s:.3}")),
-                    None => ("none".into(), "none".into()),
-                };
+                let (head, score) = best(&heads, p);
                 put(&mut v, &format!("best_{}_head", p.key()), head);
                 put(&mut v, &format!("best_{}", p.key()), score);
             }
+            heads_notes(&mut v, zoo, model, prompt)?;
         }
         Panel::Mask { kind, size, window, layers } => mask_values(&mut v, kind, *size, *window, *layers)?,
         Panel::Cache { model } => match zoo_model(model)? {
@@ -176,6 +180,39 @@ pub fn citation(reference: &str) -> Option<(String, String)> {
 enum Arch {
     Attention(Box<Config>),
     Mamba(MambaConfig),
+}
+
+/// The sentences that depend on which model ran: the zoo's soft heads said
+/// honestly, or SmolLM2's set beside the zoo model's scores on the same prompt.
+fn heads_notes(v: &mut BTreeMap<String, String>, zoo: bool, model: &str, prompt: &str) -> Result<()> {
+    let (previous, induction) = if zoo {
+        (
+            "That is clear but **soft**: the zoo's models are small and briefly trained, they spread much of \
+             their weight elsewhere, and their scores move with the prompt."
+                .to_string(),
+            "honestly, the zoo's models have not formed an induction head yet. Larger trained models can have \
+             sharp ones; score one with `attnviz heads --model …` to compare."
+                .to_string(),
+        )
+    } else {
+        let (_, zoo_heads, _) = scores(model, prompt)?;
+        let top = |p: Pattern| metrics::top_heads(&zoo_heads, p, 1).first().map_or(0.0, |(_, s)| *s);
+        (
+            format!(
+                "The zoo's `{model}`, small and briefly trained, reaches {:.3} on the same prompt: its heads are \
+                 softer.",
+                top(Pattern::PreviousToken)
+            ),
+            format!(
+                "a head that copies what followed last time. The zoo's `{model}` reaches only {:.3} on the same \
+                 prompt: it has not formed one yet.",
+                top(Pattern::Induction)
+            ),
+        )
+    };
+    put(v, "previous_note", previous);
+    put(v, "induction_note", induction);
+    Ok(())
 }
 
 /// A zoo model's config, or an error listing the zoo.

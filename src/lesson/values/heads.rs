@@ -19,9 +19,10 @@ pub(super) fn pattern_of(p: &str) -> Result<Pattern> {
 pub const PROBE: &str = "The old fisherman mended his nets by the harbour while the children ran along the wall. \
                          The old fisherman mended his nets by the harbour while the children ran along the wall.";
 
-type Scored = (usize, Vec<ScoredHead>);
+/// Positions scored, every head's scores, and the model's config.
+type Scored = (usize, Vec<ScoredHead>, crate::model::config::Config);
 
-/// Score every head of a zoo model on `prompt` (prefill only), once per (model, prompt).
+/// Score every head of a model (zoo or file) on `prompt` (prefill only), once per (model, prompt).
 pub(super) fn scores(model: &str, prompt: &str) -> Result<Scored> {
     static DONE: Mutex<BTreeMap<(String, String), Scored>> = Mutex::new(BTreeMap::new());
     let key = (model.to_string(), prompt.to_string());
@@ -39,6 +40,10 @@ fn run_scores(model: &str, prompt: &str) -> Result<Scored> {
     use crate::session::{self, Options, Session};
     let device = crate::model::device("cpu")?;
     let loaded = crate::model::load(model, &device)?;
+    let config = match &loaded.model {
+        crate::model::Model::Decoder(d) => d.config().clone(),
+        _ => return Err(Error::Usage(format!("{model} has no attention heads"))),
+    };
     let max = loaded.model.max_positions();
     let ids = session::prompt_ids(&loaded.tokenizer, prompt, false, false, max)?;
     let mut trace = crate::trace::Trace::for_model(&loaded.model, &ids);
@@ -46,5 +51,5 @@ fn run_scores(model: &str, prompt: &str) -> Result<Scored> {
         Options { max_new_tokens: 1, sampling: crate::sample::Sampling::Greedy, ignore_eos: true, capture: true };
     let tokenizer = std::sync::Arc::new(loaded.tokenizer);
     Session::start(loaded.model, tokenizer, ids, opts).follow(|step| trace.push(step))?;
-    Ok((trace.positions(), metrics::score_trace(&trace)?))
+    Ok((trace.positions(), metrics::score_trace(&trace)?, config))
 }

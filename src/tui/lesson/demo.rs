@@ -38,7 +38,7 @@ pub fn panels() -> Lesson {
             step(
                 "Every head",
                 "Each head as a thumbnail, tinted by a pattern score.",
-                Panel::Heads { model: m(), pattern: Some("previous-token".into()), prompt: None },
+                Panel::Heads { model: m(), pattern: Some("previous-token".into()), prompt: None, prefer_cached: false },
             ),
             step(
                 "A sliding window",

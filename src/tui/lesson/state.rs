@@ -98,6 +98,9 @@ impl LessonApp {
             _ => LESSON_PROMPT.to_string(),
         };
         let models = match panel {
+            Panel::Heads { model, prefer_cached, .. } => {
+                vec![crate::lesson::schema::heads_model(model, *prefer_cached)]
+            }
             Panel::Calculator { model, .. } if presets::find(model).is_some() => vec![],
             Panel::Calculator { model, .. } => vec![model.clone()],
             p => p.models().into_iter().map(String::from).collect(),
