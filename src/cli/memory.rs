@@ -10,6 +10,7 @@ use attnviz::model::gguf::Gguf;
 use attnviz::model::json::read_json;
 use attnviz::model::mamba::MambaConfig;
 use attnviz::model::source::{self, Source};
+use attnviz::sim::kv::group_digits;
 use attnviz::sim::kv::{gb, gib, Dtype, KvShape, MambaShape};
 use attnviz::sim::presets;
 use clap::Args;
@@ -305,7 +306,7 @@ fn print_table(d: &Described, r: &Value) {
         Ok(t) => format!("{} ({} bytes per value)", t.name(), t.bytes_per_value()),
         Err(_) => String::new(),
     };
-    let context = group(n("context"));
+    let context = group_digits(n("context"));
     let mut rows: Vec<(String, u64)> = vec![];
     match &d.shape {
         Shape::Attention(s) => {
@@ -362,25 +363,12 @@ fn print_table(d: &Described, r: &Value) {
     let width = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
     println!("\n{:<width$}  {:>19}  {:>11}  {:>11}", "", "bytes", "GB", "GiB");
     for (label, b) in rows {
-        println!("{label:<width$}  {:>19}  {:>11}  {:>11}", group(b), sig(gb(b)), sig(gib(b)));
+        println!("{label:<width$}  {:>19}  {:>11}  {:>11}", group_digits(b), sig(gb(b)), sig(gib(b)));
     }
 }
 
 fn kv_held(window: usize, context: u64) -> u64 {
     attnviz::sim::kv::held(Some(window), context as usize) as u64
-}
-
-/// 1234567 → "1,234,567".
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Four significant digits: 154.6, 144.0, 0.0001229.
@@ -398,8 +386,11 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
-        assert_eq!(group(154_618_822_656), "154,618,822,656");
-        assert_eq!((group(0), group(999), group(1000)), ("0".into(), "999".into(), "1,000".into()));
+        assert_eq!(group_digits(154_618_822_656), "154,618,822,656");
+        assert_eq!(
+            (group_digits(0), group_digits(999), group_digits(1000)),
+            ("0".into(), "999".into(), "1,000".into())
+        );
         assert_eq!(
             (sig(154.618_822_656), sig(144.0), sig(0.000_122_88)),
             ("154.6".into(), "144.0".into(), "0.0001229".into())

@@ -10,6 +10,7 @@ use crate::metrics::{self, Pattern};
 use crate::model::config::Config;
 use crate::model::mamba::MambaConfig;
 use crate::model::zoo;
+use crate::sim::kv::group_digits;
 use crate::sim::kv::{Dtype, KvShape, MambaShape};
 use crate::sim::{heads::HeadMap, tiling};
 use std::collections::BTreeMap;
@@ -90,8 +91,8 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
                 let s = kv_shape(&c)?;
                 put(&mut v, "dtype", Dtype::F32.name());
                 put(&mut v, "bytes_per_value", Dtype::F32.bytes_per_value());
-                put(&mut v, "max_positions", group(c.max_positions as u64));
-                put(&mut v, "kv_at_max", group(s.bytes(c.max_positions, 1, Dtype::F32)?));
+                put(&mut v, "max_positions", group_digits(c.max_positions as u64));
+                put(&mut v, "kv_at_max", group_digits(s.bytes(c.max_positions, 1, Dtype::F32)?));
                 put(&mut v, "kv_at_max_mib", sig(s.bytes(c.max_positions, 1, Dtype::F32)? as f64 / 1048576.0));
             }
             Arch::Mamba(m) => {
@@ -122,13 +123,13 @@ pub fn values(panel: &Panel, references: &[String]) -> Result<Values> {
             put(&mut v, "block_cols", block_cols);
             let n = c.max_positions;
             let (std, tiled) = (tiling::standard_io(n, c.head_dim), tiling::tiled_io(n, c.head_dim, *block_cols));
-            put(&mut v, "io_n", group(n as u64));
-            put(&mut v, "io_standard_reads", group(std.reads));
-            put(&mut v, "io_standard_writes", group(std.writes));
-            put(&mut v, "io_standard", group(std.total()));
-            put(&mut v, "io_tiled_reads", group(tiled.reads));
-            put(&mut v, "io_tiled_writes", group(tiled.writes));
-            put(&mut v, "io_tiled", group(tiled.total()));
+            put(&mut v, "io_n", group_digits(n as u64));
+            put(&mut v, "io_standard_reads", group_digits(std.reads));
+            put(&mut v, "io_standard_writes", group_digits(std.writes));
+            put(&mut v, "io_standard", group_digits(std.total()));
+            put(&mut v, "io_tiled_reads", group_digits(tiled.reads));
+            put(&mut v, "io_tiled_writes", group_digits(tiled.writes));
+            put(&mut v, "io_tiled", group_digits(tiled.total()));
             put(&mut v, "io_ratio", sig(std.total() as f64 / tiled.total() as f64));
             put(&mut v, "kv_blocks", n.div_ceil(*block_cols));
         }
@@ -260,7 +261,7 @@ fn shape_values(v: &mut Values, c: &Config) -> Result<()> {
     put(v, "group", s.head_map()?.group_size());
     put(v, "head_dim", c.head_dim);
     put(v, "mixing", s.head_map()?.sharing().name());
-    put(v, "bytes_per_token", group(s.bytes_per_token(Dtype::F32)?));
+    put(v, "bytes_per_token", group_digits(s.bytes_per_token(Dtype::F32)?));
     if let Some(w) = s.window() {
         put(v, "window", w);
         put(v, "held", crate::sim::kv::held(Some(w), usize::MAX));
@@ -277,22 +278,9 @@ fn mamba_values(v: &mut Values, m: &MambaConfig) -> Result<()> {
     put(v, "d_state", m.d_state);
     put(v, "d_conv", m.d_conv);
     put(v, "expand", m.expand);
-    put(v, "state_bytes", group(bytes));
+    put(v, "state_bytes", group_digits(bytes));
     put(v, "state_kib", sig(bytes as f64 / 1024.0));
     Ok(())
-}
-
-/// 1234567 → "1,234,567".
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Four significant digits, trailing zeros dropped: 154.6, 144, 1.5, 0.1768.
@@ -325,7 +313,7 @@ mod tests {
     #[test]
     fn numbers_read_well() {
         assert_eq!([sig(154.618_822_656), sig(144.0), sig(1.5), sig(0.176_776_7)], ["154.6", "144", "1.5", "0.1768"]);
-        assert_eq!(group(154_618_822_656), "154,618,822,656");
+        assert_eq!(group_digits(154_618_822_656), "154,618,822,656");
         assert_eq!(sig2(1.148_032), "1.15");
     }
 

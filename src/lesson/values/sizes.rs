@@ -1,10 +1,11 @@
 //! Placeholder values about sizes: masks and reach, the KV-cache
 //! calculator on presets and zoo configs, and zoo models side by side.
 
-use super::{group, put, sig, sig2, zoo_model, Arch, Values};
 use super::{kv_shape, MAX_MASK};
+use super::{put, sig, sig2, zoo_model, Arch, Values};
 use crate::error::{Error, Result};
 use crate::model::{catalog, zoo};
+use crate::sim::kv::group_digits;
 use crate::sim::kv::{gb, gib, Dtype, KvShape, MambaShape};
 use crate::sim::mask::{receptive_field, Mask, MaskKind};
 use crate::sim::presets;
@@ -40,9 +41,9 @@ pub(super) fn mask_values(v: &mut Values, kind: &str, size: usize, window: Optio
     let m = presets::find("mistral-7b").ok_or_else(|| Error::Usage("no mistral-7b preset".into()))?;
     if let presets::Windows::All(w) = m.windows {
         put(v, "mistral_layers", m.layers);
-        put(v, "mistral_window", group(w as u64));
-        put(v, "mistral_reach", group(receptive_field(w, m.layers) as u64));
-        put(v, "mistral_paper_reach", group((w * m.layers) as u64));
+        put(v, "mistral_window", group_digits(w as u64));
+        put(v, "mistral_reach", group_digits(receptive_field(w, m.layers) as u64));
+        put(v, "mistral_paper_reach", group_digits((w * m.layers) as u64));
     }
     Ok(())
 }
@@ -60,7 +61,7 @@ pub(super) fn calculator_values(
     }
     let dt = Dtype::parse(dtype)?;
     if let Some(p) = presets::find(model) {
-        put(v, "max_positions", group(p.max_positions as u64));
+        put(v, "max_positions", group_digits(p.max_positions as u64));
         put(v, "max_gib", sig(gib(p.shape()?.bytes(p.max_positions, batch, Dtype::parse(dtype)?)?)));
     }
     let (title, shape) = match presets::find(model) {
@@ -85,25 +86,25 @@ pub(super) fn calculator_values(
     put(v, "group", shape.head_map()?.group_size());
     put(v, "head_dim", shape.head_dim);
     put(v, "mixing", shape.head_map()?.sharing().name());
-    put(v, "context", group(context as u64));
+    put(v, "context", group_digits(context as u64));
     put(v, "batch", batch);
     put(v, "dtype", dt.name());
     put(v, "bytes_per_value", sig(dt.bytes_per_value()));
-    put(v, "bytes_per_token", group(r.bytes_per_token));
-    put(v, "kv_bytes", group(r.kv_bytes));
+    put(v, "bytes_per_token", group_digits(r.bytes_per_token));
+    put(v, "kv_bytes", group_digits(r.kv_bytes));
     put(v, "kv_gb", sig(gb(r.kv_bytes)));
     put(v, "kv_gib", sig(gib(r.kv_bytes)));
     put(v, "mha_gib", sig(gib(r.mha)));
     put(v, "mqa_gib", sig(gib(r.mqa)));
     put(v, "mqa_gb", sig(gb(r.mqa)));
     if let Some(w) = shape.window() {
-        put(v, "window", group(w as u64));
+        put(v, "window", group_digits(w as u64));
         put(v, "no_window_gib", sig(gib(r.no_window)));
     }
     if !context.is_multiple_of(1000) && context > 1000 {
         let round = context / 1000 * 1000;
         let b = shape.bytes(round, batch, dt)?;
-        put(v, "round_context", group(round as u64));
+        put(v, "round_context", group_digits(round as u64));
         put(v, "round_kv_gb", sig(gb(b)));
         put(v, "round_kv_gib", sig(gib(b)));
     }
@@ -166,19 +167,19 @@ pub(super) fn compare_values(v: &mut Values, models: &[String], view: &str) -> R
                 put(v, &key("kv_heads"), c.num_kv_heads);
                 put(v, &key("group"), map.group_size());
                 let bpt = s.bytes_per_token(Dtype::F32)?;
-                put(v, &key("kv_per_token"), group(bpt));
-                put(v, &key("kv_per_token_mha"), group(s.as_mha().bytes_per_token(Dtype::F32)?));
+                put(v, &key("kv_per_token"), group_digits(bpt));
+                put(v, &key("kv_per_token_mha"), group_digits(s.as_mha().bytes_per_token(Dtype::F32)?));
                 if let Some(w) = s.window() {
                     put(v, &key("window"), w);
                     put(v, &key("held"), crate::sim::kv::held(Some(w), usize::MAX));
-                    put(v, &key("kv_held_max"), group(s.bytes(w, 1, Dtype::F32)?));
+                    put(v, &key("kv_held_max"), group_digits(s.bytes(w, 1, Dtype::F32)?));
                 }
                 per_token.push((p, bpt));
             }
             Arch::Mamba(m) => {
                 let shape = MambaShape { layers: m.n_layer, d_inner: m.d_inner, d_state: m.d_state, d_conv: m.d_conv };
                 let bytes = shape.state_bytes(1, Dtype::F32)?;
-                put(v, &key("state"), group(bytes));
+                put(v, &key("state"), group_digits(bytes));
                 put(v, &key("state_kib"), sig(bytes as f64 / 1024.0));
                 states.push(bytes);
             }
@@ -187,7 +188,7 @@ pub(super) fn compare_values(v: &mut Values, models: &[String], view: &str) -> R
     // Where a transformer's cache outgrows the (first) Mamba's fixed state.
     if let Some(&state) = states.first() {
         for (p, bpt) in &per_token {
-            put(v, &format!("{p}_state_positions"), group(state.div_ceil(*bpt)));
+            put(v, &format!("{p}_state_positions"), group_digits(state.div_ceil(*bpt)));
         }
     }
     put(v, "view", view);

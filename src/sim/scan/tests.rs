@@ -47,6 +47,7 @@ fn bad_shapes_are_errors() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // `layer` also picks the layer replayed
 fn replay_matches_the_engines_mamba_states() {
     let replay = Replay::load("tiny-mamba").unwrap();
     let loaded = crate::model::load("tiny-mamba", &Device::Cpu).unwrap();

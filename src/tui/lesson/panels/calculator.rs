@@ -4,6 +4,7 @@
 //! model as MHA, GQA, MQA and without its window.
 
 use super::{bar, text};
+use crate::sim::kv::group_digits;
 use crate::sim::kv::{gb, gib, Dtype, KvShape};
 use crate::tui::theme::Theme;
 use crate::tui::views::memory::human_bytes;
@@ -22,19 +23,6 @@ pub struct CalculatorPanel<'a> {
     pub batch: usize,
     pub dtype: Dtype,
     pub theme: &'a Theme,
-}
-
-/// Thousands separated by commas.
-pub fn commas(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The variants a lesson compares: (label, KV heads, shape).
@@ -78,7 +66,7 @@ impl Widget for CalculatorPanel<'_> {
                 s.layers, s.heads, s.kv_heads, s.head_dim
             )),
             Line::from(vec![
-                Span::styled(format!(" context {}", commas(n as u64)), bold),
+                Span::styled(format!(" context {}", group_digits(n as u64)), bold),
                 Span::raw(" · "),
                 Span::styled(format!("batch {b}"), bold),
                 Span::raw(" · "),
@@ -103,18 +91,22 @@ impl Widget for CalculatorPanel<'_> {
                 s.layers,
                 s.kv_heads,
                 s.head_dim,
-                commas(n as u64)
+                group_digits(n as u64)
             )));
         } else {
             lines.push(Line::from(" windowed layers hold min(N, W − 1) positions"));
         }
         lines.push(Line::from(vec![
             Span::raw(" = "),
-            Span::styled(format!("{} B", commas(bytes.kv_bytes)), bold),
+            Span::styled(format!("{} B", group_digits(bytes.kv_bytes)), bold),
             Span::raw(format!(" = {:.2} GB = {:.2} GiB", gb(bytes.kv_bytes), gib(bytes.kv_bytes))),
         ]));
         lines.push(Line::styled(
-            format!(" one more token: {} B ({})", commas(bytes.bytes_per_token), human_bytes(bytes.bytes_per_token)),
+            format!(
+                " one more token: {} B ({})",
+                group_digits(bytes.bytes_per_token),
+                human_bytes(bytes.bytes_per_token)
+            ),
             t.dim(),
         ));
         lines.push(Line::default());
@@ -149,8 +141,8 @@ mod tests {
 
     #[test]
     fn commas_and_variants() {
-        assert_eq!(commas(154_618_822_656), "154,618,822,656");
-        assert_eq!(commas(999), "999");
+        assert_eq!(group_digits(154_618_822_656), "154,618,822,656");
+        assert_eq!(group_digits(999), "999");
         let shape = KvShape::uniform(96, 96, 96, 128, None).unwrap();
         let v = variants(&shape);
         assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), [96, 8, 1]);
