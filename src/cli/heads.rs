@@ -38,8 +38,8 @@ pub fn run(a: HeadsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.top > 0, "--top must be at least 1");
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
-    if let Model::Mamba(_) = loaded.model {
-        anyhow::bail!("{}: a Mamba (state-space) model has no attention heads to score", a.model);
+    if loaded.model.is_state_space() {
+        anyhow::bail!("{}: a state-space model (Mamba) has no attention heads to score", a.model);
     }
     let max_positions = loaded.model.max_positions();
     let (text, prompt) = match &a.prompt {
