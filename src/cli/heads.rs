@@ -2,7 +2,7 @@
 //! every head on the patterns of `attnviz::metrics`, and name the top heads.
 
 use attnviz::metrics::{self, Pattern, ScoredHead};
-use attnviz::model::{self, Model};
+use attnviz::model;
 use attnviz::sample::Sampling;
 use attnviz::session::{self, Options, Session};
 use attnviz::trace::Trace;
