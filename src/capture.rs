@@ -138,7 +138,7 @@ fn write_all(out: &mut impl Write, trace: &Trace, entries: &[Entry], meta: &Map<
     }
     let mut text = Value::Object(header).to_string().into_bytes();
     // The data must start 8-byte aligned; safetensors pads the header with spaces.
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     out.write_all(&(text.len() as u64).to_le_bytes())?;

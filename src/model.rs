@@ -95,7 +95,7 @@ fn load_zoo(m: &'static zoo::Embedded, device: &Device) -> Result<(Model, Tokeni
 
 /// A parsed config of one of the families.
 enum Family {
-    Decoder(Config),
+    Decoder(Box<Config>),
     Mamba(mamba::MambaConfig),
     Mamba2(mamba2::Mamba2Config),
 }
@@ -113,13 +113,13 @@ fn family(json: &serde_json::Value, extra_eos: &[u32]) -> Result<Family> {
     } else {
         let mut cfg = Config::from_json(json)?;
         merge(&mut cfg.eos_token_ids, extra_eos);
-        Family::Decoder(cfg)
+        Family::Decoder(Box::new(cfg))
     })
 }
 
 fn build(family: Family, weights: &weights::Weights) -> Result<Model> {
     Ok(match family {
-        Family::Decoder(cfg) => Model::Decoder(Decoder::load(cfg, weights)?),
+        Family::Decoder(cfg) => Model::Decoder(Decoder::load(*cfg, weights)?),
         Family::Mamba(cfg) => Model::Mamba(mamba::Mamba::load(cfg, weights)?),
         Family::Mamba2(cfg) => Model::Mamba2(mamba2::Mamba2::load(cfg, weights)?),
     })

@@ -114,7 +114,8 @@ fn capture_writes_the_reference_states() {
     let out = tmp.path().join("m2.safetensors");
     let (model, n_arg) = (dir().to_str().unwrap().to_string(), n.to_string());
     let args = ["capture", "--model", &model, "--prompt", &r.meta["prompt"], "--max-new-tokens", &n_arg];
-    let (code, _, err) = attnviz(&[&args[..], &["--greedy", "--ignore-eos", "--out", out.to_str().unwrap()]].concat(), &[]);
+    let (code, _, err) =
+        attnviz(&[&args[..], &["--greedy", "--ignore-eos", "--out", out.to_str().unwrap()]].concat(), &[]);
     assert_eq!(code, 0, "{err}");
     let st = StFile::read(&out);
     assert_eq!(st.i64("tokens").1, want.as_slice());

@@ -189,17 +189,15 @@ impl Mixer {
         let (t, di, cd, nh) = (h.dim(0)?, cfg.d_inner, cfg.conv_dim(), cfg.heads);
         let width = di + cd + nh;
         let proj = self.in_proj.forward(h)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let (z, xbc, dt_raw) = (columns(&proj, width, 0, di), columns(&proj, width, di, cd), columns(&proj, width, di + cd, nh));
+        let (z, xbc, dt_raw) =
+            (columns(&proj, width, 0, di), columns(&proj, width, di, cd), columns(&proj, width, di + cd, nh));
 
         let mut u = vec![0f32; t * cd]; // SiLU(conv(x B C))
         scan::conv_silu(cfg.d_conv, &mut state.conv, &xbc, &self.conv_w, self.conv_b.as_deref(), &mut u);
 
         let (lo, hi) = cfg.time_step_limit;
-        let dt: Vec<f32> = dt_raw
-            .iter()
-            .enumerate()
-            .map(|(i, v)| scan::softplus(v + self.dt_bias[i % nh]).clamp(lo, hi))
-            .collect();
+        let dt: Vec<f32> =
+            dt_raw.iter().enumerate().map(|(i, v)| scan::softplus(v + self.dt_bias[i % nh]).clamp(lo, hi)).collect();
 
         let dims = ssd::Dims { t, heads: nh, head_dim: cfg.head_dim, d_state: cfg.d_state, groups: cfg.n_groups };
         let mut y = vec![0f32; t * di];

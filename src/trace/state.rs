@@ -97,8 +97,10 @@ mod tests {
     use serde_json::json;
 
     fn cfg() -> StateDims {
-        crate::model::mamba::MambaConfig::from_json(&json!({"model_type": "mamba", "hidden_size": 4, "num_hidden_layers": 1,
-            "state_size": 2, "conv_kernel": 2, "expand": 1, "time_step_rank": 1, "vocab_size": 8}))
+        crate::model::mamba::MambaConfig::from_json(
+            &json!({"model_type": "mamba", "hidden_size": 4, "num_hidden_layers": 1,
+            "state_size": 2, "conv_kernel": 2, "expand": 1, "time_step_rank": 1, "vocab_size": 8}),
+        )
         .unwrap()
         .state_dims()
     }

@@ -111,7 +111,7 @@ impl Mamba2Config {
                 return Err(Error::config(name, "must be positive"));
             }
         }
-        if self.heads % self.n_groups != 0 {
+        if !self.heads.is_multiple_of(self.n_groups) {
             let (h, g) = (self.heads, self.n_groups);
             return Err(Error::config("n_groups", format!("{g} does not divide num_heads {h}")));
         }

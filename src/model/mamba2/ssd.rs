@@ -46,7 +46,8 @@ pub fn scan(dims: Dims, h: &mut [f32], a: &[f32], u: &[f32], dt: &[f32], d: &[f3
         let g = hd / per_group;
         for (i, yi) in ys.chunks_mut(p).enumerate() {
             let row = &u[i * width..(i + 1) * width];
-            let (x, b, c) = (&row[hd * p..(hd + 1) * p], &row[di + g * n..di + (g + 1) * n], &row[di + (groups + g) * n..]);
+            let (x, b, c) =
+                (&row[hd * p..(hd + 1) * p], &row[di + g * n..di + (g + 1) * n], &row[di + (groups + g) * n..]);
             let c = &c[..n];
             let delta = dt[i * heads + hd];
             let decay = exp(delta * a[hd]);
