@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import Mamba2Config, Mamba2ForCausalLM, PreTrainedTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,8 @@ def main():
         torch_run(model, ids)  # warm-up
         runs = [torch_run(model, ids) for _ in range(REPEATS)]
         pre, tps = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-        print(f"transformers {torch.__version__} torch path, {torch.get_num_threads()} threads: "
+        print(f"transformers {transformers.__version__} (torch {torch.__version__}) torch path, "
+              f"{torch.get_num_threads()} threads: "
               f"prefill {PROMPT} tokens {pre:.0f} ms, decode {tps:.1f} tokens/s (all runs: {runs})")
         del model
         cmd = [binary, "bench", "--model", str(out), "--prompt-tokens", str(PROMPT), "--new-tokens", str(NEW),
