@@ -8,7 +8,9 @@
 //! `kv_len` I64 [N, L], `kv_bytes` I64 [N]. For state-space models, instead
 //! of attention and `kv_len`: `ssm.L{l}` F32 [K, d_inner, d_state],
 //! `conv.L{l}` F32 [K, d_inner, d_conv] (K = N unless a long run thinned
-//! the history; `state_steps` I64 [K] names the steps), `dt.L{l}` F32 [P, d_inner].
+//! the history; `state_steps` I64 [K] names the steps), `dt.L{l}` F32 [P, d_inner];
+//! Mamba-2: `ssm.L{l}` [K, heads, head_dim, d_state], `conv.L{l}`
+//! [K, d_inner + 2·n_groups·d_state, d_conv], `dt.L{l}` [P, heads].
 
 use crate::error::{Error, Result};
 use crate::trace::Trace;
@@ -101,9 +103,9 @@ pub fn write(trace: &Trace, path: &Path, layers: Option<&[usize]>, meta: Map<Str
             for &layer in &chosen {
                 let (ssm, conv) = (Data::F32(s.ssm(layer)), Data::F32(s.conv(layer)));
                 for (name, shape, data) in [
-                    ("ssm", vec![k, s.d_inner, s.d_state], ssm),
-                    ("conv", vec![k, s.d_inner, s.d_conv], conv),
-                    ("dt", vec![p, s.d_inner], Data::F32(vec![&s.dt[layer]])),
+                    ("ssm", [vec![k], s.ssm_shape.clone()].concat(), ssm),
+                    ("conv", vec![k, s.conv_channels, s.d_conv], conv),
+                    ("dt", vec![p, s.dt_width], Data::F32(vec![&s.dt[layer]])),
                 ] {
                     entries.push(Entry { name: format!("{name}.L{layer}"), dtype: "F32", shape, data });
                 }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod kv_cache;
 pub mod layers;
 pub mod mamba;
+pub mod mamba2;
 pub mod rope;
 pub mod source;
 pub mod tokenizer;
@@ -92,23 +93,35 @@ fn load_zoo(m: &'static zoo::Embedded, device: &Device) -> Result<(Model, Tokeni
     Ok((build(family, &weights)?, tokenizer))
 }
 
-/// The typed config of either family, with generation_config's eos ids merged in.
-fn family(json: &serde_json::Value, extra_eos: &[u32]) -> Result<std::result::Result<Config, mamba::MambaConfig>> {
+/// A parsed config of one of the families.
+enum Family {
+    Decoder(Box<Config>),
+    Mamba(mamba::MambaConfig),
+    Mamba2(mamba2::Mamba2Config),
+}
+
+/// The typed config of the family, with generation_config's eos ids merged in.
+fn family(json: &serde_json::Value, extra_eos: &[u32]) -> Result<Family> {
     Ok(if mamba::MambaConfig::is_mamba(json) {
         let mut cfg = mamba::MambaConfig::from_json(json)?;
         merge(&mut cfg.eos_token_ids, extra_eos);
-        Err(cfg)
+        Family::Mamba(cfg)
+    } else if mamba2::Mamba2Config::is_mamba2(json) {
+        let mut cfg = mamba2::Mamba2Config::from_json(json)?;
+        merge(&mut cfg.eos_token_ids, extra_eos);
+        Family::Mamba2(cfg)
     } else {
         let mut cfg = Config::from_json(json)?;
         merge(&mut cfg.eos_token_ids, extra_eos);
-        Ok(cfg)
+        Family::Decoder(Box::new(cfg))
     })
 }
 
-fn build(family: std::result::Result<Config, mamba::MambaConfig>, weights: &weights::Weights) -> Result<Model> {
+fn build(family: Family, weights: &weights::Weights) -> Result<Model> {
     Ok(match family {
-        Ok(cfg) => Model::Decoder(Decoder::load(cfg, weights)?),
-        Err(cfg) => Model::Mamba(mamba::Mamba::load(cfg, weights)?),
+        Family::Decoder(cfg) => Model::Decoder(Decoder::load(*cfg, weights)?),
+        Family::Mamba(cfg) => Model::Mamba(mamba::Mamba::load(cfg, weights)?),
+        Family::Mamba2(cfg) => Model::Mamba2(mamba2::Mamba2::load(cfg, weights)?),
     })
 }
 

@@ -73,7 +73,7 @@ impl Trace {
     pub fn for_model(model: &Model, prompt: &[u32]) -> Self {
         match model {
             Model::Decoder(d) => Self::new(d.config(), prompt),
-            Model::Mamba(m) => Self::empty(prompt, vec![], Some(StateTrace::new(m.config()))),
+            _ => Self::empty(prompt, vec![], model.state_dims().map(|dims| StateTrace::new(&dims))),
         }
     }
 

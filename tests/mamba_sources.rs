@@ -28,7 +28,7 @@ fn load(src: &Path) -> Loaded {
 fn mamba(src: &Path) -> Mamba {
     match load(src).model {
         Model::Mamba(m) => m,
-        Model::Decoder(_) => panic!("{}: not loaded as a Mamba", src.display()),
+        _ => panic!("{}: not loaded as a Mamba", src.display()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! every head on the patterns of `attnviz::metrics`, and name the top heads.
 
 use attnviz::metrics::{self, Pattern, ScoredHead};
-use attnviz::model::{self, Model};
+use attnviz::model;
 use attnviz::sample::Sampling;
 use attnviz::session::{self, Options, Session};
 use attnviz::trace::Trace;
@@ -38,8 +38,8 @@ pub fn run(a: HeadsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.top > 0, "--top must be at least 1");
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
-    if let Model::Mamba(_) = loaded.model {
-        anyhow::bail!("{}: a Mamba (state-space) model has no attention heads to score", a.model);
+    if loaded.model.is_state_space() {
+        anyhow::bail!("{}: a state-space model (Mamba) has no attention heads to score", a.model);
     }
     let max_positions = loaded.model.max_positions();
     let (text, prompt) = match &a.prompt {

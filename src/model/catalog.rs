@@ -4,6 +4,7 @@
 
 use super::config::Config;
 use super::mamba::MambaConfig;
+use super::mamba2::Mamba2Config;
 use super::{source, zoo};
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -45,6 +46,22 @@ pub fn describe(name: &str, origin: &'static str, cfg: &Value, parameters: Optio
             origin,
             arch: "mamba".into(),
             mixing: "SSM".into(),
+            parameters,
+            layers: c.n_layer,
+            heads: None,
+            window: None,
+            kv_bytes_per_token: 0,
+            state_bytes: Some(c.state_bytes()),
+            training: None,
+        });
+    }
+    if Mamba2Config::is_mamba2(cfg) {
+        let c = Mamba2Config::from_json(cfg)?;
+        return Ok(Entry {
+            name: name.into(),
+            origin,
+            arch: "mamba2".into(),
+            mixing: format!("SSM, {} heads", c.heads),
             parameters,
             layers: c.n_layer,
             heads: None,
@@ -154,6 +171,11 @@ mod tests {
             "num_hidden_layers": 2, "state_size": 8, "conv_kernel": 4, "expand": 2});
         let e = describe("m", "zoo", &mamba, None)?;
         assert_eq!((e.kv_bytes_per_token, e.state_bytes), (0, Some(2 * 128 * (8 + 4) * 4)));
+        let mamba2 = serde_json::json!({"model_type": "mamba2", "vocab_size": 100, "hidden_size": 64,
+            "num_hidden_layers": 2, "num_heads": 8, "head_dim": 16, "n_groups": 2, "state_size": 8});
+        let e = describe("m2", "zoo", &mamba2, None)?;
+        assert_eq!((e.arch.as_str(), e.mixing.as_str()), ("mamba2", "SSM, 8 heads"));
+        assert_eq!(e.state_bytes, Some(2 * (128 * 8 + (128 + 2 * 2 * 8) * 4) * 4));
         Ok(())
     }
 

@@ -2,13 +2,15 @@
 //! care whether attention or a state-space recurrence is inside.
 
 use super::decoder::{Decoder, LayerCapture};
-use super::mamba::{Mamba, StateCapture};
+use super::mamba::{Mamba, StateCapture, StateDims};
+use super::mamba2::Mamba2;
 use crate::error::Result;
 use serde_json::{json, Value};
 
 pub enum Model {
     Decoder(Decoder),
     Mamba(Mamba),
+    Mamba2(Mamba2),
 }
 
 /// What one forward pass recorded, per layer, when capture is on.
@@ -35,11 +37,8 @@ impl Model {
                 let capture = if capture { Capture::Attention(f.layers) } else { Capture::None };
                 Ok(Forward { logits: f.logits, capture })
             }
-            Model::Mamba(m) => {
-                let f = m.forward(ids, capture)?;
-                let capture = if capture { Capture::State(f.layers) } else { Capture::None };
-                Ok(Forward { logits: f.logits, capture })
-            }
+            Model::Mamba(m) => Ok(state_forward(m.forward(ids, capture)?, capture)),
+            Model::Mamba2(m) => Ok(state_forward(m.forward(ids, capture)?, capture)),
         }
     }
 
@@ -48,6 +47,7 @@ impl Model {
         match self {
             Model::Decoder(d) => d.position(),
             Model::Mamba(m) => m.position(),
+            Model::Mamba2(m) => m.position(),
         }
     }
 
@@ -55,6 +55,7 @@ impl Model {
         match self {
             Model::Decoder(d) => d.reset(),
             Model::Mamba(m) => m.reset(),
+            Model::Mamba2(m) => m.reset(),
         }
     }
 
@@ -63,7 +64,7 @@ impl Model {
         match self {
             Model::Decoder(d) => d.config().max_positions,
             // A recurrence has no context limit; keep sizes sane.
-            Model::Mamba(_) => 1 << 20,
+            Model::Mamba(_) | Model::Mamba2(_) => 1 << 20,
         }
     }
 
@@ -71,6 +72,7 @@ impl Model {
         match self {
             Model::Decoder(d) => &d.config().eos_token_ids,
             Model::Mamba(m) => &m.config().eos_token_ids,
+            Model::Mamba2(m) => &m.config().eos_token_ids,
         }
     }
 
@@ -78,7 +80,7 @@ impl Model {
     pub fn cache_lens(&self) -> Vec<usize> {
         match self {
             Model::Decoder(d) => d.kv_lens(),
-            Model::Mamba(_) => vec![],
+            Model::Mamba(_) | Model::Mamba2(_) => vec![],
         }
     }
 
@@ -87,6 +89,21 @@ impl Model {
         match self {
             Model::Decoder(d) => d.kv_bytes(),
             Model::Mamba(m) => m.config().state_bytes(),
+            Model::Mamba2(m) => m.config().state_bytes(),
+        }
+    }
+
+    /// A recurrent state instead of attention: no heads to score or draw.
+    pub fn is_state_space(&self) -> bool {
+        self.state_dims().is_some()
+    }
+
+    /// How a trace lays out the states (state-space models only).
+    pub fn state_dims(&self) -> Option<StateDims> {
+        match self {
+            Model::Decoder(_) => None,
+            Model::Mamba(m) => Some(m.config().state_dims()),
+            Model::Mamba2(m) => Some(m.config().state_dims()),
         }
     }
 
@@ -127,6 +144,32 @@ impl Model {
                     "state_bytes": c.state_bytes(),
                 })
             }
+            Model::Mamba2(m) => {
+                let c = m.config();
+                // d_inner × d_state is how the UI reads h: heads·head_dim rows.
+                json!({
+                    "source": source,
+                    "family": "state-space",
+                    "arch": "mamba2",
+                    "layers": c.n_layer,
+                    "hidden_size": c.d_model,
+                    "d_inner": c.d_inner,
+                    "d_state": c.d_state,
+                    "d_conv": c.d_conv,
+                    "ssm_heads": c.heads,
+                    "head_dim": c.head_dim,
+                    "n_groups": c.n_groups,
+                    "conv_dim": c.conv_dim(),
+                    "chunk_size": c.chunk_size,
+                    "vocab_size": c.vocab_size,
+                    "state_bytes": c.state_bytes(),
+                })
+            }
         }
     }
+}
+
+fn state_forward(f: super::mamba::MambaForward, capture: bool) -> Forward {
+    let capture = if capture { Capture::State(f.layers) } else { Capture::None };
+    Forward { logits: f.logits, capture }
 }

@@ -14,7 +14,7 @@
 //! token by token.
 
 mod config;
-mod scan;
+pub(crate) mod scan;
 
 pub use config::{MambaConfig, Naming};
 
@@ -42,6 +42,39 @@ pub struct StateCapture {
     pub conv: Vec<f32>,
     /// (t, d_inner): Δ after softplus, for each position of this forward.
     pub dt: Vec<f32>,
+}
+
+/// How a state-space model's states are laid out in a trace, whatever the family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateDims {
+    pub layers: usize,
+    /// Channels of the SSM state seen as a (d_inner, d_state) matrix.
+    pub d_inner: usize,
+    pub d_state: usize,
+    pub d_conv: usize,
+    /// One step's `ssm` shape: [d_inner, d_state] (Mamba) or [heads, head_dim, d_state] (Mamba-2).
+    pub ssm_shape: Vec<usize>,
+    /// Rows of the conv window: d_inner (Mamba) or d_inner + 2·n_groups·d_state (Mamba-2).
+    pub conv_channels: usize,
+    /// Δ values per position: d_inner (Mamba) or heads (Mamba-2).
+    pub dt_width: usize,
+    /// f32 bytes of one step's states, all layers.
+    pub bytes: usize,
+}
+
+impl MambaConfig {
+    pub fn state_dims(&self) -> StateDims {
+        StateDims {
+            layers: self.n_layer,
+            d_inner: self.d_inner,
+            d_state: self.d_state,
+            d_conv: self.d_conv,
+            ssm_shape: vec![self.d_inner, self.d_state],
+            conv_channels: self.d_inner,
+            dt_width: self.d_inner,
+            bytes: self.state_bytes(),
+        }
+    }
 }
 
 struct Mixer {

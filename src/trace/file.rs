@@ -242,17 +242,19 @@ impl TraceFile {
         self.read_f32(t, (head * p + rows.start) * p, rows.len() * p)
     }
 
-    /// The SSM state h of `layer` in state row `row` (see `state_steps`): d_inner × d_state values.
+    /// The SSM state h of `layer` in state row `row` (see `state_steps`): d_inner × d_state values
+    /// (Mamba-2: heads × head_dim × d_state, the same count).
     pub fn ssm(&self, layer: usize, row: usize) -> Result<Vec<f32>> {
         self.state_row("ssm", layer, row)
     }
 
-    /// The convolution state of `layer` in state row `row`: d_inner × d_conv values, newest last.
+    /// The convolution state of `layer` in state row `row`: channels × d_conv values, newest last
+    /// (channels = d_inner, or Mamba-2's x, B and C channels).
     pub fn conv(&self, layer: usize, row: usize) -> Result<Vec<f32>> {
         self.state_row("conv", layer, row)
     }
 
-    /// Δ after softplus of `layer` for every position fed: positions × d_inner values.
+    /// Δ after softplus of `layer` for every position fed: positions × d_inner values (Mamba-2: × heads).
     pub fn dt(&self, layer: usize) -> Result<Vec<f32>> {
         let t = self.layer_tensor("dt", "state", layer)?;
         self.read_f32(t, 0, t.shape.iter().product())
@@ -277,15 +279,20 @@ impl TraceFile {
         if row >= k {
             return Err(self.bad(format!("layer {layer} holds {k} states; there is no state row {row}")));
         }
-        let n = t.shape[1] * t.shape[2];
+        let n: usize = t.shape[1..].iter().product();
         self.read_f32(t, row * n, n)
     }
 
     /// `{prefix}.L{layer}`, or a one-line error saying why it is not there.
     fn layer_tensor(&self, prefix: &str, what: &str, layer: usize) -> Result<&Tensor> {
-        let dims = if prefix == "dt" { 2 } else { 3 };
+        // Mamba-2's ssm has a fourth axis: [steps, heads, head_dim, d_state].
+        let dims: &[usize] = match prefix {
+            "dt" => &[2],
+            "ssm" => &[3, 4],
+            _ => &[3],
+        };
         if let Some(t) = self.tensors.get(&format!("{prefix}.L{layer}")) {
-            if t.dtype == Dtype::F32 && t.shape.len() == dims {
+            if t.dtype == Dtype::F32 && dims.contains(&t.shape.len()) {
                 return Ok(t);
             }
             return Err(self.bad(format!("tensor {prefix}.L{layer} has dtype {:?} shape {:?}", t.dtype, t.shape)));

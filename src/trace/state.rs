@@ -5,39 +5,48 @@
 //! it fills — while the newest step is always kept exactly. Steps are kept
 //! as the worker sent them (moved, not copied), which keeps capture cheap.
 
-use crate::model::mamba::{MambaConfig, StateCapture};
+use crate::model::mamba::{StateCapture, StateDims};
 
 /// History budget for SSM + conv states.
 const STATE_BUDGET_BYTES: usize = 512 << 20;
 
 #[derive(Debug, Clone)]
 pub struct StateTrace {
+    /// The SSM state of a step read as a (d_inner, d_state) matrix.
     pub d_inner: usize,
     pub d_state: usize,
     pub d_conv: usize,
+    /// One step's `ssm` shape as the trace file writes it.
+    pub ssm_shape: Vec<usize>,
+    /// Rows of the conv window (d_inner for Mamba, x + B + C channels for Mamba-2).
+    pub conv_channels: usize,
+    /// Δ values per position (d_inner for Mamba, heads for Mamba-2).
+    pub dt_width: usize,
     /// The generated-token steps whose states are held (0 = after the prefill).
     pub steps: Vec<usize>,
-    /// Per held step, per layer: `ssm` (d_inner, d_state) and `conv` (d_inner, d_conv).
+    /// Per held step, per layer: `ssm` (ssm_shape) and `conv` (conv_channels, d_conv).
     pub states: Vec<Vec<StateCapture>>,
-    /// Per layer: (positions, d_inner), Δ after softplus.
+    /// Per layer: (positions, dt_width), Δ after softplus.
     pub dt: Vec<Vec<f32>>,
     max_steps: usize,
 }
 
 impl StateTrace {
-    pub fn new(cfg: &MambaConfig) -> Self {
-        let per_step = cfg.state_bytes().max(1);
-        Self::with_max_steps(cfg, (STATE_BUDGET_BYTES / per_step).max(2))
+    pub fn new(dims: &StateDims) -> Self {
+        Self::with_max_steps(dims, (STATE_BUDGET_BYTES / dims.bytes.max(1)).max(2))
     }
 
-    pub fn with_max_steps(cfg: &MambaConfig, max_steps: usize) -> Self {
+    pub fn with_max_steps(dims: &StateDims, max_steps: usize) -> Self {
         Self {
-            d_inner: cfg.d_inner,
-            d_state: cfg.d_state,
-            d_conv: cfg.d_conv,
+            d_inner: dims.d_inner,
+            d_state: dims.d_state,
+            d_conv: dims.d_conv,
+            ssm_shape: dims.ssm_shape.clone(),
+            conv_channels: dims.conv_channels,
+            dt_width: dims.dt_width,
             steps: vec![],
             states: vec![],
-            dt: vec![vec![]; cfg.n_layer],
+            dt: vec![vec![]; dims.layers],
             max_steps: max_steps.max(2),
         }
     }
@@ -87,10 +96,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cfg() -> MambaConfig {
-        MambaConfig::from_json(&json!({"model_type": "mamba", "hidden_size": 4, "num_hidden_layers": 1,
-            "state_size": 2, "conv_kernel": 2, "expand": 1, "time_step_rank": 1, "vocab_size": 8}))
+    fn cfg() -> StateDims {
+        crate::model::mamba::MambaConfig::from_json(
+            &json!({"model_type": "mamba", "hidden_size": 4, "num_hidden_layers": 1,
+            "state_size": 2, "conv_kernel": 2, "expand": 1, "time_step_rank": 1, "vocab_size": 8}),
+        )
         .unwrap()
+        .state_dims()
     }
 
     #[test]
