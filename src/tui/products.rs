@@ -130,12 +130,15 @@ pub fn state_view(src: &dyn Source, layer: usize, held: usize, rows: usize) -> R
     let rows = rows.clamp(1, d_inner.max(1));
     let per_row = d_inner.div_ceil(rows);
     let dt = src.dt(layer)?;
-    let dt_mean = dt.chunks(d_inner.max(1)).map(|c| c.iter().sum::<f32>() / c.len().max(1) as f32).collect();
+    // Δ per channel (Mamba) or per head (Mamba-2); conv rows are d_inner, or more with Mamba-2's B and C.
+    let dt_width = (dt.len() / src.positions().max(1)).max(1);
+    let dt_mean = dt.chunks(dt_width).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect();
+    let conv_rows = conv.len() / d_conv.max(1);
     Ok(Some(StateView {
         layer,
         step,
         ssm: pool_signed(&ssm, d_inner, d_state, per_row),
-        conv: pool_signed(&conv, d_inner, d_conv, per_row),
+        conv: pool_signed(&conv, conv_rows, d_conv, per_row),
         channels_per_row: per_row,
         dt: dt_mean,
     }))
