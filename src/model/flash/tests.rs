@@ -14,6 +14,7 @@ fn noise(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// softmax over every visible key, one row at a time, in f64.
+#[allow(clippy::too_many_arguments)]
 fn reference(g: &Geometry, q: &[f32], t: usize, pos: usize, k: &[f32], v: &[f32], n: usize, first: usize) -> Vec<f32> {
     let (h, d) = (g.heads, g.head_dim);
     let group = h / g.kv_heads;
