@@ -69,21 +69,55 @@ fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, simd: bool
     let (h, d) = (g.heads, g.head_dim);
     let group = h / g.kv_heads.max(1);
     let blocks_per_kv = (group * t).div_ceil(BQ);
-    let pieces: Vec<(usize, usize, Vec<f32>)> = (0..g.kv_heads * blocks_per_kv)
+    // Few row blocks (decode) leave cores idle: split the keys too, and merge
+    // the partial softmaxes (flash-decoding).
+    let tasks = g.kv_heads * blocks_per_kv;
+    let splits = if tasks < 4 * rayon::current_num_threads() { keys.n.div_ceil(SPLIT_KEYS).max(1) } else { 1 };
+    let parts: Vec<Partial> = (0..tasks * splits)
         .into_par_iter()
         .map(|task| {
-            let (kv, b) = (task / blocks_per_kv, task % blocks_per_kv);
+            let (kv, b, s) = (task / splits / blocks_per_kv, task / splits % blocks_per_kv, task % splits);
             let rows = b * BQ..((b + 1) * BQ).min(group * t);
-            let block = Block { g, q, pos, keys, kv, group, rows: rows.clone() };
-            (kv, rows.start, run_block(&block, simd))
+            let span = s * SPLIT_KEYS..if s + 1 == splits { keys.n } else { (s + 1) * SPLIT_KEYS };
+            run_block(&Block { g, q, pos, keys, kv, group, rows, span }, simd)
         })
         .collect();
     let mut out = vec![0f32; t * h * d];
-    for (kv, start, o) in pieces {
-        for (i, row) in o.chunks_exact(d).enumerate() {
-            let (r, head) = ((start + i) / group, kv * group + (start + i) % group);
+    for (task, parts) in parts.chunks(splits).enumerate() {
+        let (kv, b) = (task / blocks_per_kv, task % blocks_per_kv);
+        for (i, row) in merge(parts, d).chunks_exact(d).enumerate() {
+            let row_in_group = b * BQ + i;
+            let (r, head) = (row_in_group / group, kv * group + row_in_group % group);
             out[(r * h + head) * d..][..d].copy_from_slice(row);
         }
+    }
+    out
+}
+
+/// Keys per task when the keys are split.
+const SPLIT_KEYS: usize = 512;
+
+/// One block's rows over some keys, not yet normalised: output Σ p·v, running max and sum per row.
+struct Partial {
+    o: Vec<f32>,
+    m: Vec<f32>,
+    l: Vec<f32>,
+}
+
+/// Softmax-weighted outputs of the same rows over disjoint key spans, combined and normalised.
+fn merge(parts: &[Partial], d: usize) -> Vec<f32> {
+    let Some(first) = parts.first() else { return vec![] };
+    let mut out = vec![0f32; first.o.len()];
+    for (i, o) in out.chunks_exact_mut(d).enumerate() {
+        let m = parts.iter().map(|p| p.m[i]).fold(f32::NEG_INFINITY, f32::max);
+        let mut l = 0.0;
+        for p in parts.iter().filter(|p| p.m[i] > f32::NEG_INFINITY) {
+            let w = (p.m[i] - m).exp();
+            l += w * p.l[i];
+            o.iter_mut().zip(&p.o[i * d..(i + 1) * d]).for_each(|(o, x)| *o += w * x);
+        }
+        let inv = 1.0 / l;
+        o.iter_mut().for_each(|x| *x *= inv);
     }
     out
 }
@@ -106,9 +140,11 @@ struct Block<'a> {
     kv: usize,
     group: usize,
     rows: std::ops::Range<usize>,
+    /// The keys this task reads (indices into `keys`).
+    span: std::ops::Range<usize>,
 }
 
-fn run_block(b: &Block, simd: bool) -> Vec<f32> {
+fn run_block(b: &Block, simd: bool) -> Partial {
     #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: `simd` comes from `simd_detected`: the CPU has AVX2 and FMA.
@@ -120,7 +156,7 @@ fn run_block(b: &Block, simd: bool) -> Vec<f32> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_block_avx2(b: &Block) -> Vec<f32> {
+unsafe fn run_block_avx2(b: &Block) -> Partial {
     block_kernel::<true>(b)
 }
 
@@ -135,7 +171,7 @@ fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
 }
 
 #[inline(always)]
-fn block_kernel<const F: bool>(b: &Block) -> Vec<f32> {
+fn block_kernel<const F: bool>(b: &Block) -> Partial {
     let (g, d, keys) = (b.g, b.g.head_dim, b.keys);
     let nq = b.rows.len();
     let pos_of = |i: usize| b.pos + (b.rows.start + i) / b.group;
@@ -149,8 +185,8 @@ fn block_kernel<const F: bool>(b: &Block) -> Vec<f32> {
     }
     // Keys the block can see: causal up to qmax, window from qmin.
     let lo_pos = g.window.map_or(0, |w| (qmin + 1).saturating_sub(w));
-    let lo = lo_pos.saturating_sub(keys.first);
-    let hi = (qmax + 1 - keys.first).min(keys.n);
+    let lo = lo_pos.saturating_sub(keys.first).max(b.span.start);
+    let hi = (qmax + 1 - keys.first).min(b.span.end);
     let mut out = vec![0f32; BQ * d];
     let (mut m, mut l) = ([f32::NEG_INFINITY; BQ], [0f32; BQ]);
     let mut kt = vec![0f32; d * BK];
@@ -198,11 +234,7 @@ fn block_kernel<const F: bool>(b: &Block) -> Vec<f32> {
         accumulate::<F>(&s[..nq], keys.v, b.kv, c0, len, d, &mut out);
     }
     out.truncate(nq * d);
-    for (o, l) in out.chunks_exact_mut(d).zip(l) {
-        let inv = 1.0 / l;
-        o.iter_mut().for_each(|x| *x *= inv);
-    }
-    out
+    Partial { o: out, m: m[..nq].to_vec(), l: l[..nq].to_vec() }
 }
 
 /// s = qt · kt for a whole block, MR × NR register tiles.

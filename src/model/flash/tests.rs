@@ -105,6 +105,9 @@ fn decode_over_cache() {
     for (h, kvh) in [(9, 3), (4, 1), (3, 3)] {
         compare(geometry(h, kvh, 64), 1, 700, 701, 0);
     }
+    // Keys split over tasks (SPLIT_KEYS), partial softmaxes merged.
+    compare(geometry(9, 3, 64), 1, 1999, 2000, 0);
+    compare(geometry(9, 3, 64), 3, 1997, 2000, 0);
     let mut g = geometry(4, 2, 16);
     g.window = Some(33);
     compare(g, 1, 500, 33, 468);
