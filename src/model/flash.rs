@@ -73,13 +73,16 @@ fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, simd: bool
     // the partial softmaxes (flash-decoding).
     let tasks = g.kv_heads * blocks_per_kv;
     let splits = if tasks < 4 * rayon::current_num_threads() { keys.n.div_ceil(SPLIT_KEYS).max(1) } else { 1 };
+    // Many row blocks read the same keys: transpose them once for the register tile.
+    let kt = (blocks_per_kv > 1).then(|| transpose_keys(&keys, g.kv_heads, d));
+    let kt = kt.as_deref();
     let parts: Vec<Partial> = (0..tasks * splits)
         .into_par_iter()
         .map(|task| {
             let (kv, b, s) = (task / splits / blocks_per_kv, task / splits % blocks_per_kv, task % splits);
             let rows = b * BQ..((b + 1) * BQ).min(group * t);
             let span = s * SPLIT_KEYS..if s + 1 == splits { keys.n } else { (s + 1) * SPLIT_KEYS };
-            run_block(&Block { g, q, pos, keys, kv, group, rows, span }, simd)
+            run_block(&Block { g, q, pos, keys, kt, kv, group, rows, span }, simd)
         })
         .collect();
     let mut out = vec![0f32; t * h * d];
@@ -92,6 +95,21 @@ fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, simd: bool
         }
     }
     out
+}
+
+/// Keys as (kv_heads, head_dim, n + BK), zero-padded so a block from any start reads BK columns.
+fn transpose_keys(keys: &Keys, kv_heads: usize, d: usize) -> Vec<f32> {
+    let stride = keys.n + BK;
+    let mut kt = vec![0f32; kv_heads * d * stride];
+    for kv in 0..kv_heads {
+        let dst = &mut kt[kv * d * stride..(kv + 1) * d * stride];
+        for c in 0..keys.n {
+            for (i, &x) in keys.k.row(kv, c, d).iter().enumerate() {
+                dst[i * stride + c] = x;
+            }
+        }
+    }
+    kt
 }
 
 /// Keys per task when the keys are split.
@@ -137,6 +155,8 @@ struct Block<'a> {
     q: View<'a>,
     pos: usize,
     keys: Keys<'a>,
+    /// `transpose_keys`, when made for this call.
+    kt: Option<&'a [f32]>,
     kv: usize,
     group: usize,
     rows: std::ops::Range<usize>,
@@ -194,16 +214,33 @@ fn block_kernel<const F: bool>(b: &Block) -> Partial {
     for c0 in (lo..hi).step_by(BK) {
         let len = BK.min(hi - c0);
         // Keys transposed to (d, BK), zero-padded, for the register tile.
-        for j in 0..BK {
-            if j < len {
-                for (i, &x) in keys.k.row(b.kv, c0 + j, d).iter().enumerate() {
-                    kt[i * BK + j] = x;
+        let (kts, stride): (&[f32], usize) = match b.kt {
+            Some(all) => (&all[b.kv * d * (keys.n + BK) + c0..], keys.n + BK),
+            // A decode step's few rows: dot products straight from the cache beat a transpose.
+            None if nq <= MR => {
+                for (j, col) in (0..len).map(|j| (j, keys.k.row(b.kv, c0 + j, d))) {
+                    for (i, srow) in s.iter_mut().enumerate().take(nq) {
+                        srow[j] = dot::<F>(&qt[i * d..(i + 1) * d], col);
+                    }
                 }
-            } else {
-                (0..d).for_each(|i| kt[i * BK + j] = 0.0);
+                (&[], 0)
             }
+            None => {
+                for j in 0..BK {
+                    if j < len {
+                        for (i, &x) in keys.k.row(b.kv, c0 + j, d).iter().enumerate() {
+                            kt[i * BK + j] = x;
+                        }
+                    } else {
+                        (0..d).for_each(|i| kt[i * BK + j] = 0.0);
+                    }
+                }
+                (&kt, BK)
+            }
+        };
+        if stride > 0 {
+            scores::<F>(&qt, kts, stride, d, nq, &mut s);
         }
-        scores::<F>(&qt, &kt, d, &mut s);
         // Fully visible blocks skip the per-element mask.
         let (first_key, last_key) = (keys.first + c0, keys.first + c0 + len - 1);
         let all_visible = last_key <= qmin && g.window.is_none_or(|w| first_key + w > qmax);
@@ -237,14 +274,14 @@ fn block_kernel<const F: bool>(b: &Block) -> Partial {
     Partial { o: out, m: m[..nq].to_vec(), l: l[..nq].to_vec() }
 }
 
-/// s = qt · kt for a whole block, MR × NR register tiles.
+/// s = qt · kt for the block's `nq` rows (a decode step has only a group's few), MR × NR register tiles.
 #[inline(always)]
-fn scores<const F: bool>(qt: &[f32], kt: &[f32], d: usize, s: &mut [[f32; BK]; BQ]) {
-    for r0 in (0..BQ).step_by(MR) {
+fn scores<const F: bool>(qt: &[f32], kt: &[f32], stride: usize, d: usize, nq: usize, s: &mut [[f32; BK]; BQ]) {
+    for r0 in (0..nq).step_by(MR) {
         for c0 in (0..BK).step_by(NR) {
             let mut acc = [[0f32; NR]; MR];
             for i in 0..d {
-                let k: &[f32; NR] = kt[i * BK + c0..][..NR].try_into().unwrap_or(&[0.0; NR]);
+                let k: &[f32; NR] = kt[i * stride + c0..][..NR].try_into().unwrap_or(&[0.0; NR]);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let qv = qt[(r0 + r) * d + i];
                     for c in 0..NR {
@@ -257,6 +294,20 @@ fn scores<const F: bool>(qt: &[f32], kt: &[f32], d: usize, s: &mut [[f32; BK]; B
             }
         }
     }
+}
+
+/// Σ a·b with eight running sums, so it vectorises.
+#[inline(always)]
+fn dot<const F: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (a, b) in a8.zip(b8) {
+        for k in 0..8 {
+            acc[k] = fma::<F>(a[k], b[k], acc[k]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// out[i] += Σ_j p[i][j]·v[c0 + j], four keys per pass over the output row.
