@@ -60,6 +60,8 @@ pub struct TraceFile {
     /// Layers whose maps (transformer) or states (Mamba) were written.
     layers_written: Vec<usize>,
     state_steps: Vec<usize>,
+    /// All keys of the layer last recomputed: a viewer asks for rows one block at a time.
+    keys: std::sync::Mutex<Option<(usize, std::sync::Arc<Vec<f32>>)>>,
 }
 
 impl TraceFile {
@@ -135,6 +137,7 @@ impl TraceFile {
                 .unwrap_or_default(),
             layers_written: vec![],
             state_steps: vec![],
+            keys: std::sync::Mutex::new(None),
             meta,
         };
         f.tokens = f.whole_i64("tokens")?.into_iter().map(|t| t as u32).collect();
@@ -280,8 +283,21 @@ impl TraceFile {
         }
         self.check_rows(&rows, p)?;
         let qs = self.read_float(q, rows.start * h * d, rows.len() * h * d)?;
-        let ks = self.read_float(k, 0, rows.end * kvh * d)?;
+        let ks = self.layer_keys(layer, k)?;
         Ok(attention_rows(&g, &qs, &ks, head, rows, p))
+    }
+
+    fn layer_keys(&self, layer: usize, k: &Tensor) -> Result<std::sync::Arc<Vec<f32>>> {
+        if let Ok(held) = self.keys.lock() {
+            if let Some((_, ks)) = held.as_ref().filter(|(l, _)| *l == layer) {
+                return Ok(ks.clone());
+            }
+        }
+        let ks = std::sync::Arc::new(self.read_float(k, 0, k.shape.iter().product())?);
+        if let Ok(mut held) = self.keys.lock() {
+            *held = Some((layer, ks.clone()));
+        }
+        Ok(ks)
     }
 
     /// Layer `layer`'s entry of the metadata's `geometry` (format 2).
