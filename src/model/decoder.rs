@@ -3,7 +3,8 @@
 //! Qwen2 (q/k/v biases), Qwen3 (q/k norms), GPT-2 (Radford et al. 2019) and
 //! GPT-NeoX / Pythia (Black et al. 2022; partial rotary, parallel residual).
 //! It follows transformers' eager path operation for operation, so its
-//! numbers match; the capture point is marked where post-RoPE queries and
+//! numbers match; on the CPU attention itself is the tiled kernel of
+//! `flash` (same result within float rounding, no N² scores); the capture point is marked where post-RoPE queries and
 //! keys leave the forward pass. Family differences are config-driven pieces
 //! (optional q/k norms, partial RoPE, parallel residual); the loaders of the
 //! families with their own checkpoint layout are in `decoder/`.
@@ -223,7 +224,7 @@ impl Decoder {
     }
 }
 
-/// Prompt positions per prefill pass; bounds the (chunk × positions) score matrices.
+/// Prompt positions per prefill pass; bounds the activations, and off the CPU the (chunk × positions) scores.
 const PREFILL_CHUNK: usize = 512;
 
 impl Attention {
