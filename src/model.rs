@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod config;
 pub mod decoder;
 pub mod engine;
+pub mod flash;
 pub mod gemv;
 pub mod gguf;
 pub mod json;

@@ -155,36 +155,57 @@ impl Trace {
     /// each over key positions 0..positions(); exactly 0 where masked.
     /// Returns rows.len() × positions() values, row-major.
     pub fn attention(&self, layer: usize, head: usize, rows: std::ops::Range<usize>) -> Vec<f32> {
-        let p = self.positions;
-        let g = &self.geometry[layer];
-        let data = &self.layers[layer];
-        let d = g.head_dim;
-        let kv = head / (g.heads / g.kv_heads);
-        let mut out = vec![0f32; rows.len() * p];
-        let mut scores = Vec::with_capacity(p);
-        for (r, i) in rows.enumerate() {
-            let first = g.window.map_or(0, |w| (i + 1).saturating_sub(w));
-            let qo = (i * g.heads + head) * d;
-            let q = &data.q[qo..qo + d];
-            scores.clear();
-            for j in first..=i {
-                let ko = (j * g.kv_heads + kv) * d;
-                let s = dot(q, &data.k[ko..ko + d]) * g.scale;
-                scores.push(g.softcap.map_or(s, |c| (s / c).tanh() * c));
-            }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut total = 0.0;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                total += *s;
-            }
-            let row = &mut out[r * p..(r + 1) * p];
-            for (j, s) in (first..=i).zip(&scores) {
-                row[j] = s / total;
-            }
-        }
-        out
+        let (g, data) = (&self.geometry[layer], &self.layers[layer]);
+        let q = &data.q[rows.start * g.heads * g.head_dim..];
+        attention_rows(g, q, &data.k, head, rows, self.positions)
     }
+
+    /// Post-RoPE queries (positions, heads, head_dim) and keys (positions, kv_heads, head_dim) of `layer`.
+    pub fn layer_qk(&self, layer: usize) -> (&[f32], &[f32]) {
+        let d = &self.layers[layer];
+        (&d.q, &d.k)
+    }
+}
+
+/// Rows `rows` of `head`'s attention over `p` key positions, exactly 0 where
+/// masked: the one recomputation behind `Trace::attention` and a format-2
+/// `TraceFile`. `q` holds (heads, head_dim) per position from `rows.start`,
+/// `k` (kv_heads, head_dim) per position from 0, at least to `rows.end`.
+pub fn attention_rows(
+    g: &LayerGeometry,
+    q: &[f32],
+    k: &[f32],
+    head: usize,
+    rows: std::ops::Range<usize>,
+    p: usize,
+) -> Vec<f32> {
+    let d = g.head_dim;
+    let kv = head / (g.heads / g.kv_heads);
+    let mut out = vec![0f32; rows.len() * p];
+    let mut scores = Vec::with_capacity(p);
+    let start = rows.start;
+    for (r, i) in rows.enumerate() {
+        let first = g.window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let qo = ((i - start) * g.heads + head) * d;
+        let q = &q[qo..qo + d];
+        scores.clear();
+        for j in first..=i {
+            let ko = (j * g.kv_heads + kv) * d;
+            let s = dot(q, &k[ko..ko + d]) * g.scale;
+            scores.push(g.softcap.map_or(s, |c| (s / c).tanh() * c));
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0.0;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        let row = &mut out[r * p..(r + 1) * p];
+        for (j, s) in (first..=i).zip(&scores) {
+            row[j] = s / total;
+        }
+    }
+    out
 }
 
 /// The factor on q·k in `layer`: 1/√d (Gemma: 1/√query_pre_attn_scalar), and

@@ -214,10 +214,10 @@ fn broken_files_each_fail_in_one_line() {
     let future = dir.join("future.safetensors");
     let mut h = header.clone();
     let mut m: Value = serde_json::from_str(h["__metadata__"]["attnviz"].as_str().unwrap()).unwrap();
-    m["format_version"] = 2.into();
+    m["format_version"] = 3.into();
     h["__metadata__"]["attnviz"] = m.to_string().into();
     write_st(&future, &h, &data);
-    fails(&future, "format_version 2 is not supported (this attnviz reads 1)");
+    fails(&future, "format_version 3 is not supported (this attnviz reads 1 to 2)");
 
     let cut = dir.join("cut.safetensors");
     let full = std::fs::read(&good).unwrap();

@@ -2,6 +2,7 @@
 //! alternating runs so both see the same machine conditions.
 
 use attnviz::model;
+use attnviz::model::config::Arch;
 use attnviz::sample::Sampling;
 use attnviz::session::{Options, Session};
 use attnviz::trace::Trace;
@@ -62,6 +63,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let device = model::device(&a.device)?;
     let loaded = model::load(&a.model, &device)?;
     let summary = loaded.model.summary(&a.model);
+    let flops = match &loaded.model {
+        model::Model::Decoder(d) => prefill_flops(d.config(), a.prompt_tokens),
+        model::Model::Mamba(_) | model::Model::Mamba2(_) => 0.0,
+    };
     let max_positions = loaded.model.max_positions();
     let base = loaded.tokenizer.encode(TEXT, false)?;
     anyhow::ensure!(!base.is_empty(), "the tokenizer produced no tokens for the benchmark text");
@@ -120,18 +125,30 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         candle_core::utils::get_num_threads(),
         a.device
     );
+    let (p_off, p_on) = (med(&mut p_off), med(&mut p_on));
+    let rate = if flops > 0.0 { format!(" ({:.1} GFLOP/s with capture)", flops / p_on / 1e6) } else { String::new() };
+    println!("prefill {} tokens: capture off {p_off:.0} ms, capture on {p_on:.0} ms{rate}", a.prompt_tokens);
     println!(
-        "prefill {} tokens: capture off {:.0} ms, capture on {:.0} ms",
-        a.prompt_tokens,
-        med(&mut p_off),
-        med(&mut p_on)
-    );
-    println!(
-        "decode {} tokens: capture off {:.1} tokens/s, capture on {:.1} tokens/s (capture costs {:.1}% of decode time)",
+        "decode {} tokens after the prompt: capture off {:.1} tokens/s, capture on {:.1} tokens/s (capture costs {:.1}% of decode time)",
         a.new_tokens,
         d_off,
         d_on,
         (d_off / d_on - 1.0) * 100.0
     );
     Ok(())
+}
+
+/// Multiply-adds ×2 of a transformer prefill of `t` tokens: the projections and
+/// MLP at every position, causal (windowed) attention, and the head once.
+fn prefill_flops(cfg: &attnviz::model::config::Config, t: usize) -> f64 {
+    let (hid, d) = (cfg.hidden_size as f64, cfg.head_dim as f64);
+    let (h, kvh) = (cfg.num_heads as f64, cfg.num_kv_heads as f64);
+    let mats = if matches!(cfg.arch, Arch::Gpt2 | Arch::GptNeox) { 2.0 } else { 3.0 };
+    let per_token = hid * d * (2.0 * h + 2.0 * kvh) + mats * hid * cfg.intermediate_size as f64;
+    let attention: f64 = cfg
+        .windows
+        .iter()
+        .map(|w| (0..t).map(|i| (i + 1).min(w.unwrap_or(usize::MAX)) as f64).sum::<f64>() * 2.0 * h * d)
+        .sum();
+    2.0 * (per_token * cfg.num_layers as f64 * t as f64 + attention + hid * cfg.vocab_size as f64)
 }

@@ -2,6 +2,7 @@
 
 use super::GenArgs;
 use anyhow::Context;
+use attnviz::capture::Maps;
 use attnviz::model;
 use attnviz::session::{self, Options, Session, StopReason};
 use attnviz::trace::Trace;
@@ -17,9 +18,23 @@ pub struct CaptureArgs {
     /// Only write the attention of these layers (comma separated), e.g. 0,5,29.
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<usize>>,
+    /// Dense attention maps in the file: auto writes them while all together fit in 256 MB; q and k are
+    /// always written, and rebuild any map (see the README).
+    #[arg(long, value_enum, default_value_t = MapsArg::Auto)]
+    pub maps: MapsArg,
+    /// Store queries and keys as F16 (half the size).
+    #[arg(long)]
+    pub half: bool,
     /// The safetensors file to write.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum MapsArg {
+    Auto,
+    Dense,
+    None,
 }
 
 pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
@@ -58,7 +73,13 @@ pub fn run(a: CaptureArgs) -> anyhow::Result<()> {
     );
     meta.insert("stop_reason".into(), json!(format!("{reason:?}")));
     meta.insert("forward_ms".into(), json!(trace.forward_ms));
-    attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), meta)
+    let maps = match a.maps {
+        MapsArg::Auto => Maps::Auto,
+        MapsArg::Dense => Maps::Dense,
+        MapsArg::None => Maps::None,
+    };
+    let opts = attnviz::capture::Options { maps, half: a.half };
+    attnviz::capture::write(&trace, &a.out, a.layers.as_deref(), opts, meta)
         .with_context(|| format!("writing {}", a.out.display()))?;
     let decode: f64 = trace.forward_ms.iter().skip(1).sum();
     let steps = trace.forward_ms.len().saturating_sub(1);

@@ -3,12 +3,14 @@
 //! Qwen2 (q/k/v biases), Qwen3 (q/k norms), GPT-2 (Radford et al. 2019) and
 //! GPT-NeoX / Pythia (Black et al. 2022; partial rotary, parallel residual).
 //! It follows transformers' eager path operation for operation, so its
-//! numbers match; the capture point is marked where post-RoPE queries and
+//! numbers match; on the CPU attention itself is the tiled kernel of
+//! `flash` (same result within float rounding, no N² scores); the capture point is marked where post-RoPE queries and
 //! keys leave the forward pass. Family differences are config-driven pieces
 //! (optional q/k norms, partial RoPE, parallel residual); the loaders of the
 //! families with their own checkpoint layout are in `decoder/`.
 
 use super::config::{Arch, Config};
+use super::flash;
 use super::kv_cache::KvCache;
 use super::layers::{Embedding, Linear, Mlp, Norm};
 use super::rope::Rope;
@@ -222,7 +224,7 @@ impl Decoder {
     }
 }
 
-/// Prompt positions per prefill pass; bounds the (chunk × positions) score matrices.
+/// Prompt positions per prefill pass; bounds the activations, and off the CPU the (chunk × positions) scores.
 const PREFILL_CHUNK: usize = 512;
 
 impl Attention {
@@ -261,6 +263,10 @@ impl Attention {
         };
         let first_key = cache.start();
         let (keys, values) = cache.append(&k.squeeze(0)?, &v.squeeze(0)?)?; // (kvh, n, d)
+        if x.device().is_cpu() && q.dtype() == DType::F32 {
+            let out = self.attend_cpu(&q, t, pos, &keys, &values, first_key)?;
+            return Ok((self.o.forward(&Tensor::from_vec(out, (t, h * d), x.device())?)?, cap));
+        }
         let n = keys.dim(1)?;
         // Group the query heads that share a KV head, so GQA needs no copies.
         let g = h / kvh;
@@ -279,6 +285,33 @@ impl Attention {
         Ok((self.o.forward(&out)?, cap))
     }
 
+    /// The tiled kernel (`flash`) reading queries, keys and values where they lie.
+    fn attend_cpu(&self, q: &Tensor, t: usize, pos: usize, k: &Tensor, v: &Tensor, first: usize) -> Result<Vec<f32>> {
+        let g = flash::Geometry {
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            scale: self.scale as f32,
+            softcap: self.softcap.map(|c| c as f32),
+            window: self.window,
+        };
+        let q = q.squeeze(0)?.contiguous()?;
+        let n = k.dim(1)?;
+        let (k, v) = (strided(k)?, strided(v)?);
+        let (qs, ql) = q.storage_and_layout();
+        let (ks, kl) = k.storage_and_layout();
+        let (vs, vl) = v.storage_and_layout();
+        let (q_data, k_data, v_data) = (cpu_f32(&qs)?, cpu_f32(&ks)?, cpu_f32(&vs)?);
+        let view = |data, l: &candle_core::Layout| flash::View {
+            data,
+            off: l.start_offset(),
+            head_stride: l.stride()[0],
+            row_stride: l.stride()[1],
+        };
+        let keys = flash::Keys { k: view(k_data, kl), v: view(v_data, vl), n, first };
+        Ok(flash::attend(&g, view(q_data, ql), t, pos, keys))
+    }
+
     /// Additive mask (t, n): query r at `pos + r`, key c at `first_key + c`;
     /// visible iff key ≤ query and, with a window W, key > query − W.
     fn mask(&self, t: usize, pos: usize, first_key: usize, n: usize, dev: &Device) -> Result<Option<Tensor>> {
@@ -295,6 +328,18 @@ impl Attention {
             .map(|(r, c)| if visible(r, c) { 0.0 } else { f32::NEG_INFINITY })
             .collect();
         Ok(Some(Tensor::from_vec(m, (t, n), dev)?))
+    }
+}
+
+/// `t` itself when its rows are contiguous (the cache's views are), else a contiguous copy.
+fn strided(t: &Tensor) -> Result<Tensor> {
+    Ok(if t.layout().stride().get(2) == Some(&1) { t.clone() } else { t.contiguous()? })
+}
+
+fn cpu_f32(s: &candle_core::Storage) -> Result<&[f32]> {
+    match s {
+        candle_core::Storage::Cpu(c) => Ok(c.as_slice::<f32>()?),
+        _ => Err(Error::Weights("the CPU attention kernel was given a tensor off the CPU".into())),
     }
 }
 

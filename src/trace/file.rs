@@ -1,12 +1,14 @@
-//! Reading a trace file written by `attnviz capture` (format 1, see
+//! Reading a trace file written by `attnviz capture` (formats 1 and 2, see
 //! `crate::capture` and the README) so `attnviz view` can show it without the
-//! model. `open` reads only the header and the small tensors (tokens, cache
+//! model. Format 2 may hold only queries and keys; their maps are then
+//! recomputed with `trace::attention_rows`, as `Trace::attention` does. `open` reads only the header and the small tensors (tokens, cache
 //! sizes); attention maps and states are read on demand with positioned
 //! reads, since a long trace runs to gigabytes. One open file serves every
 //! thread (`read_at` takes `&self`).
 
 use crate::capture::FORMAT_VERSION;
 use crate::error::{Error, Result};
+use crate::trace::{attention_rows, LayerGeometry};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,8 +21,19 @@ const MAX_HEADER: u64 = 100_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dtype {
+    F16,
     F32,
     I64,
+}
+
+impl Dtype {
+    fn size(self) -> usize {
+        match self {
+            Dtype::F16 => 2,
+            Dtype::F32 => 4,
+            Dtype::I64 => 8,
+        }
+    }
 }
 
 /// Where one tensor lies in the file.
@@ -47,6 +60,8 @@ pub struct TraceFile {
     /// Layers whose maps (transformer) or states (Mamba) were written.
     layers_written: Vec<usize>,
     state_steps: Vec<usize>,
+    /// All keys of the layer last recomputed: a viewer asks for rows one block at a time.
+    keys: std::sync::Mutex<Option<(usize, std::sync::Arc<Vec<f32>>)>>,
 }
 
 impl TraceFile {
@@ -84,10 +99,10 @@ impl TraceFile {
         let meta: Value =
             serde_json::from_str(meta).map_err(|e| bad(format!("the `attnviz` metadata is not JSON: {e}")))?;
         match meta.get("format_version").and_then(Value::as_u64) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if (1..=u64::from(FORMAT_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(bad(format!(
-                    "trace format_version {v} is not supported (this attnviz reads {FORMAT_VERSION})"
+                    "trace format_version {v} is not supported (this attnviz reads 1 to {FORMAT_VERSION})"
                 )))
             }
             None => return Err(bad("the `attnviz` metadata has no format_version".into())),
@@ -122,6 +137,7 @@ impl TraceFile {
                 .unwrap_or_default(),
             layers_written: vec![],
             state_steps: vec![],
+            keys: std::sync::Mutex::new(None),
             meta,
         };
         f.tokens = f.whole_i64("tokens")?.into_iter().map(|t| t as u32).collect();
@@ -222,13 +238,23 @@ impl TraceFile {
 
     /// Query heads of `layer`'s attention, if its map was written.
     pub fn heads(&self, layer: usize) -> Option<usize> {
-        self.tensors.get(&format!("attn.L{layer}")).and_then(|t| t.shape.first().copied())
+        match self.tensors.get(&format!("attn.L{layer}")) {
+            Some(t) => t.shape.first().copied(),
+            None => self.tensors.get(&format!("q.L{layer}")).and_then(|t| t.shape.get(1).copied()),
+        }
     }
 
     /// Attention probabilities of `head` in `layer` for query rows `rows`,
     /// each over key positions 0..positions(); exactly 0 where masked.
     /// Returns rows.len() × positions() values, row-major (as `Trace::attention`).
     pub fn attention(&self, layer: usize, head: usize, rows: Range<usize>) -> Result<Vec<f32>> {
+        if !self.tensors.contains_key(&format!("attn.L{layer}")) {
+            if let (Some(q), Some(k)) =
+                (self.tensors.get(&format!("q.L{layer}")), self.tensors.get(&format!("k.L{layer}")))
+            {
+                return self.recompute(layer, q, k, head, rows);
+            }
+        }
         let t = self.layer_tensor("attn", "attention", layer)?;
         let (heads, p) = (t.shape[0], t.shape[1]);
         if t.shape[2] != p || p != self.positions() {
@@ -240,6 +266,54 @@ impl TraceFile {
         }
         self.check_rows(&rows, p)?;
         self.read_f32(t, (head * p + rows.start) * p, rows.len() * p)
+    }
+
+    /// Rows of a map rebuilt from `q.L{layer}` and `k.L{layer}` with the metadata's geometry.
+    fn recompute(&self, layer: usize, q: &Tensor, k: &Tensor, head: usize, rows: Range<usize>) -> Result<Vec<f32>> {
+        let g = self.geometry(layer)?;
+        let p = self.positions();
+        let (d, h, kvh) = (g.head_dim, g.heads, g.kv_heads);
+        let float = |t: &Tensor| t.dtype != Dtype::I64;
+        if !(float(q) && float(k) && q.shape == [p, h, d] && k.shape == [p, kvh, d]) {
+            let (qs, ks) = (&q.shape, &k.shape);
+            return Err(self.bad(format!("q.L{layer} {qs:?} / k.L{layer} {ks:?} do not match the geometry {g:?}")));
+        }
+        if head >= h {
+            return Err(self.bad(format!("layer {layer} has {h} heads; there is no head {head}")));
+        }
+        self.check_rows(&rows, p)?;
+        let qs = self.read_float(q, rows.start * h * d, rows.len() * h * d)?;
+        let ks = self.layer_keys(layer, k)?;
+        Ok(attention_rows(&g, &qs, &ks, head, rows, p))
+    }
+
+    fn layer_keys(&self, layer: usize, k: &Tensor) -> Result<std::sync::Arc<Vec<f32>>> {
+        if let Ok(held) = self.keys.lock() {
+            if let Some((_, ks)) = held.as_ref().filter(|(l, _)| *l == layer) {
+                return Ok(ks.clone());
+            }
+        }
+        let ks = std::sync::Arc::new(self.read_float(k, 0, k.shape.iter().product())?);
+        if let Ok(mut held) = self.keys.lock() {
+            *held = Some((layer, ks.clone()));
+        }
+        Ok(ks)
+    }
+
+    /// Layer `layer`'s entry of the metadata's `geometry` (format 2).
+    fn geometry(&self, layer: usize) -> Result<LayerGeometry> {
+        let g = &self.meta["geometry"][layer];
+        let n = |k: &str| g[k].as_u64().map(|x| x as usize);
+        let (Some(heads), Some(kv_heads), Some(head_dim), Some(scale)) =
+            (n("heads"), n("kv_heads"), n("head_dim"), g["scale"].as_f64())
+        else {
+            return Err(self.bad(format!("the metadata has no geometry for layer {layer}")));
+        };
+        if kv_heads == 0 || heads % kv_heads != 0 {
+            return Err(self.bad(format!("layer {layer}: {heads} heads do not split over {kv_heads} KV heads")));
+        }
+        let softcap = g["softcap"].as_f64().map(|c| c as f32);
+        Ok(LayerGeometry { heads, kv_heads, head_dim, scale: scale as f32, softcap, window: n("window") })
     }
 
     /// The SSM state h of `layer` in state row `row` (see `state_steps`): d_inner × d_state values
@@ -317,6 +391,16 @@ impl TraceFile {
         Ok(())
     }
 
+    /// `count` values of an F32 or F16 tensor from element `first`, as f32.
+    fn read_float(&self, t: &Tensor, first: usize, count: usize) -> Result<Vec<f32>> {
+        if t.dtype != Dtype::F16 {
+            return self.read_f32(t, first, count);
+        }
+        let mut raw = vec![0u8; count * 2];
+        self.file.read_exact_at(&mut raw, t.start + first as u64 * 2).map_err(|e| Error::io(&self.path, e))?;
+        Ok(raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect())
+    }
+
     /// `count` f32 values of `t` from element `first`.
     fn read_f32(&self, t: &Tensor, first: usize, count: usize) -> Result<Vec<f32>> {
         let mut raw = vec![0u8; count * 4];
@@ -345,16 +429,17 @@ fn bytes(t: &Tensor) -> usize {
 }
 
 fn checked_bytes(t: &Tensor) -> Option<usize> {
-    let size = if t.dtype == Dtype::F32 { 4 } else { 8 };
+    let size = t.dtype.size();
     t.shape.iter().try_fold(size, |acc: usize, &d| acc.checked_mul(d))
 }
 
 /// One header entry, checked: a known dtype and offsets that match its shape.
 fn tensor(name: &str, v: &Value, data_start: u64) -> std::result::Result<Tensor, String> {
     let dtype = match v.get("dtype").and_then(Value::as_str) {
+        Some("F16") => Dtype::F16,
         Some("F32") => Dtype::F32,
         Some("I64") => Dtype::I64,
-        other => return Err(format!("tensor {name} has dtype {other:?}, expected F32 or I64")),
+        other => return Err(format!("tensor {name} has dtype {other:?}, expected F16, F32 or I64")),
     };
     let list = |k: &str| -> Option<Vec<usize>> {
         v.get(k)?.as_array()?.iter().map(|x| x.as_u64().map(|x| x as usize)).collect()

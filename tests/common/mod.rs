@@ -33,6 +33,10 @@ impl StFile {
                     let v = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
                     out.f32s.insert(name, (shape, v));
                 }
+                Dtype::F16 => {
+                    let v = data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
+                    out.f32s.insert(name, (shape, v));
+                }
                 Dtype::I64 => {
                     let v = data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
                     out.i64s.insert(name, (shape, v));
