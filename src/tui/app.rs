@@ -236,7 +236,8 @@ impl App {
 
     /// A report from pane `m.pane`'s worker.
     pub fn report(&mut self, m: Message) -> Vec<Command> {
-        let req = self.gen_request();
+        // Only a load needs the run request; building it per step would clone the prompt per token.
+        let req = matches!(m.report, Report::Loaded(_)).then(|| self.gen_request());
         let recorded = self.recorded;
         let Some(pane) = self.panes.get_mut(m.pane) else { return vec![] };
         match m.report {
@@ -244,9 +245,7 @@ impl App {
                 pane.info = Some(info);
                 pane.status = PaneStatus::Ready;
                 pane.since = Instant::now();
-                if recorded {
-                    return vec![];
-                }
+                let Some(req) = req.filter(|_| !recorded) else { return vec![] };
                 // Start this pane (others may still be loading; lockstep waits for them).
                 pane.status = PaneStatus::Generating;
                 return vec![Command::Job(m.pane, Job::Generate(req))];

@@ -39,7 +39,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     for (i, pa) in a.panes.iter().enumerate() {
         let pane = &app.panes[i];
         draw_tokens(f, app, pane, pa.tokens, i);
-        draw_main(f, app, pane, pa.main);
+        draw_main(f, app, i, pa.main);
     }
     if let Some(g) = a.grid {
         draw_grid(f, app, g);
@@ -124,13 +124,13 @@ fn placeholder(f: &mut Frame, app: &App, pane: &Pane, area: Rect) -> bool {
     true
 }
 
-fn draw_main(f: &mut Frame, app: &App, pane: &Pane, area: Rect) {
+fn draw_main(f: &mut Frame, app: &App, i: usize, area: Rect) {
+    let pane = &app.panes[i];
     if placeholder(f, app, pane, area) {
         return;
     }
     let Some(info) = &pane.info else { return };
     let q = app.query_of(pane);
-    let i = app.panes.iter().position(|p| std::ptr::eq(p, pane)).unwrap_or(0);
     if info.is_state_space() {
         let view = StateViewWidget {
             state: pane.state.as_ref(),
