@@ -8,7 +8,8 @@
 //! the whole group, straight from the cache.
 //!
 //! Each task runs sequentially under AVX2 + FMA when the CPU has them (the
-//! same code, compiled twice; see `run_block`), and tasks go to rayon.
+//! same code, compiled twice; see `run_block`), or with AVX-512 register tiles
+//! for the two products (`avx512.rs`), and tasks go to rayon.
 
 use rayon::prelude::*;
 
@@ -62,10 +63,10 @@ pub struct Keys<'a> {
 /// softmax(mask(cap(q·kᵀ·scale)))·v for `t` queries (heads, t, head_dim) at
 /// absolute positions `pos..pos + t`; returns (t, heads·head_dim), row-major.
 pub fn attend(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys) -> Vec<f32> {
-    attend_on(g, q, t, pos, keys, simd_detected())
+    attend_on(g, q, t, pos, keys, isa_detected())
 }
 
-fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, simd: bool) -> Vec<f32> {
+fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, isa: Isa) -> Vec<f32> {
     let (h, d) = (g.heads, g.head_dim);
     let group = h / g.kv_heads.max(1);
     let blocks_per_kv = (group * t).div_ceil(BQ);
@@ -82,7 +83,7 @@ fn attend_on(g: &Geometry, q: View, t: usize, pos: usize, keys: Keys, simd: bool
             let (kv, b, s) = (task / splits / blocks_per_kv, task / splits % blocks_per_kv, task % splits);
             let rows = b * BQ..((b + 1) * BQ).min(group * t);
             let span = s * SPLIT_KEYS..if s + 1 == splits { keys.n } else { (s + 1) * SPLIT_KEYS };
-            run_block(&Block { g, q, pos, keys, kt, kv, group, rows, span }, simd)
+            run_block(&Block { g, q, pos, keys, kt, kv, group, rows, span }, isa)
         })
         .collect();
     let mut out = vec![0f32; t * h * d];
@@ -140,13 +141,25 @@ fn merge(parts: &[Partial], d: usize) -> Vec<f32> {
     out
 }
 
-fn simd_detected() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+/// Which build of the block kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Portable,
+    /// Only chosen once the CPU reported avx2 and fma.
+    Avx2,
+    /// Only chosen once the CPU reported avx512f too.
+    Avx512,
+}
+
+fn isa_detected() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return if is_x86_feature_detected!("avx512f") { Isa::Avx512 } else { Isa::Avx2 };
+        }
+        Isa::Portable
+    })
 }
 
 /// One task: rows `rows` of KV head `kv`'s group (row i is position i / group, head i % group).
@@ -164,20 +177,28 @@ struct Block<'a> {
     span: std::ops::Range<usize>,
 }
 
-fn run_block(b: &Block, simd: bool) -> Partial {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: `simd` comes from `simd_detected`: the CPU has AVX2 and FMA.
-        return unsafe { run_block_avx2(b) };
+fn run_block(b: &Block, isa: Isa) -> Partial {
+    match isa {
+        // SAFETY: `Avx2` is only chosen when the CPU has AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { run_block_avx2(b) },
+        // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F too.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { run_block_avx512(b) },
+        _ => block_kernel::<false, false>(b),
     }
-    let _ = simd;
-    block_kernel::<false>(b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_block_avx2(b: &Block) -> Partial {
-    block_kernel::<true>(b)
+    block_kernel::<true, false>(b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_block_avx512(b: &Block) -> Partial {
+    block_kernel::<true, true>(b)
 }
 
 /// a·b + c, fused where the caller runs with FMA.
@@ -190,8 +211,11 @@ fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// F: fused multiply-adds; X: AVX-512 tiles for the products (head
+/// dimensions in whole vectors; the caller runs with avx512f).
 #[inline(always)]
-fn block_kernel<const F: bool>(b: &Block) -> Partial {
+fn block_kernel<const F: bool, const X: bool>(b: &Block) -> Partial {
+    let wide = X && b.g.head_dim % 16 == 0;
     let (g, d, keys) = (b.g, b.g.head_dim, b.keys);
     let nq = b.rows.len();
     let pos_of = |i: usize| b.pos + (b.rows.start + i) / b.group;
@@ -239,35 +263,67 @@ fn block_kernel<const F: bool>(b: &Block) -> Partial {
             }
         };
         if stride > 0 {
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                // SAFETY: X is only set under avx512f (`run_block_avx512`); qt and kts as `scores` needs.
+                unsafe { avx512::scores(&qt, kts, stride, d, nq, &mut s) };
+            } else {
+                scores::<F>(&qt, kts, stride, d, nq, &mut s);
+            }
+            #[cfg(not(target_arch = "x86_64"))]
             scores::<F>(&qt, kts, stride, d, nq, &mut s);
         }
-        // Fully visible blocks skip the per-element mask.
-        let (first_key, last_key) = (keys.first + c0, keys.first + c0 + len - 1);
-        let all_visible = last_key <= qmin && g.window.is_none_or(|w| first_key + w > qmax);
+        let first_key = keys.first + c0;
         for (i, srow) in s.iter_mut().enumerate().take(nq) {
+            // The keys this row sees are one run [lo, hi) of the block: causal
+            // up to its position, window from W − 1 before it.
             let qp = pos_of(i);
-            let mut mx = f32::NEG_INFINITY;
-            for (j, x) in srow.iter_mut().enumerate() {
-                let kp = keys.first + c0 + j;
-                let visible = j < len && (all_visible || (kp <= qp && g.window.is_none_or(|w| kp + w > qp)));
-                let v = *x * g.scale;
-                let v = g.softcap.map_or(v, |c| (v / c).tanh() * c);
-                *x = if visible { v } else { f32::NEG_INFINITY };
-                mx = mx.max(*x);
-            }
+            let hi = len.min((qp + 1).saturating_sub(first_key));
+            let lo = g.window.map_or(0, |w| (qp + 1).saturating_sub(w).saturating_sub(first_key)).min(hi);
+            let mx = if lo == hi {
+                f32::NEG_INFINITY
+            } else if wide && g.softcap.is_none() {
+                // SAFETY: X is only set under avx512f.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    avx512::scale_mask_max(srow, g.scale, lo, hi)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                scale_mask_max(srow, g, lo, hi)
+            } else {
+                scale_mask_max(srow, g, lo, hi)
+            };
             if mx == f32::NEG_INFINITY {
                 srow.fill(0.0);
                 continue;
             }
             let m_new = m[i].max(mx);
             let alpha = (m[i] - m_new).exp();
-            let sum = exp_row(srow, m_new);
+            let sum = if wide {
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    avx512::exp_row(srow, m_new)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                exp_row(srow, m_new)
+            } else {
+                exp_row(srow, m_new)
+            };
             l[i] = l[i] * alpha + sum;
             m[i] = m_new;
             if alpha != 1.0 {
                 out[i * d..(i + 1) * d].iter_mut().for_each(|o| *o *= alpha);
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: as for `scores`; out holds BQ rows of d.
+            unsafe { avx512::accumulate(&s, nq, keys.v, b.kv, c0, len, d, &mut out) };
+        } else {
+            accumulate::<F>(&s[..nq], keys.v, b.kv, c0, len, d, &mut out);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         accumulate::<F>(&s[..nq], keys.v, b.kv, c0, len, d, &mut out);
     }
     out.truncate(nq * d);
@@ -334,6 +390,19 @@ fn accumulate<const F: bool>(p: &[[f32; BK]], v: View, kv: usize, c0: usize, len
     }
 }
 
+/// x ← cap(x·scale) on [lo, hi), −∞ elsewhere; returns the max.
+#[inline(always)]
+fn scale_mask_max(x: &mut [f32; BK], g: &Geometry, lo: usize, hi: usize) -> f32 {
+    let mut mx = f32::NEG_INFINITY;
+    for (j, x) in x.iter_mut().enumerate() {
+        let v = *x * g.scale;
+        let v = g.softcap.map_or(v, |c| (v / c).tanh() * c);
+        *x = if j >= lo && j < hi { v } else { f32::NEG_INFINITY };
+        mx = mx.max(*x);
+    }
+    mx
+}
+
 /// x ← exp(x − m) (0 where x is −∞); returns the sum.
 #[inline(always)]
 fn exp_row(x: &mut [f32; BK], m: f32) -> f32 {
@@ -366,5 +435,7 @@ fn exp_approx(x: f32) -> f32 {
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(test)]
 mod tests;

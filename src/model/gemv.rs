@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm512;
 
 /// Values per quantized block.
 const QK: usize = 32;
@@ -39,6 +41,9 @@ enum Kernel {
     /// Only ever constructed after `is_x86_feature_detected!` said yes.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX2's kernels, and AVX-512 register tiles for `gemm` (likewise detected).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 fn best_kernel() -> Kernel {
@@ -46,7 +51,7 @@ fn best_kernel() -> Kernel {
     *KERNEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         if avx2::detected() {
-            return Kernel::Avx2;
+            return if gemm512::detected() { Kernel::Avx512 } else { Kernel::Avx2 };
         }
         Kernel::Portable
     })
@@ -231,7 +236,7 @@ fn f32_rows(kernel: Kernel, w: &[f32], x: &[f32], y: &mut [f32]) {
         Kernel::Portable => y.iter_mut().zip(w.chunks_exact(x.len())).for_each(|(y, w)| *y = dot(w, x)),
         // SAFETY: `Avx2` is only constructed once the CPU reported avx2, fma and f16c.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::f32_rows(w, x, y) },
+        Kernel::Avx2 | Kernel::Avx512 => unsafe { avx2::f32_rows(w, x, y) },
     }
 }
 
@@ -240,7 +245,7 @@ fn q4_1_rows(kernel: Kernel, w: &[u8], x: &[f32], y: &mut [f32]) {
         Kernel::Portable => quant_rows(w, Q4_1_BYTES, dequant_q4_1, x, y),
         // SAFETY: as in `f32_rows`.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::q4_1_rows(w, x, y) },
+        Kernel::Avx2 | Kernel::Avx512 => unsafe { avx2::q4_1_rows(w, x, y) },
     }
 }
 
@@ -249,7 +254,7 @@ fn q8_0_rows(kernel: Kernel, w: &[u8], x: &[f32], y: &mut [f32]) {
         Kernel::Portable => quant_rows(w, Q8_0_BYTES, dequant_q8_0, x, y),
         // SAFETY: as in `f32_rows`.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::q8_0_rows(w, x, y) },
+        Kernel::Avx2 | Kernel::Avx512 => unsafe { avx2::q8_0_rows(w, x, y) },
     }
 }
 

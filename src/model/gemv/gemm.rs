@@ -14,7 +14,7 @@
 //! stays in L2): once in all for t ≤ 448 at cols = 576.
 
 #[cfg(target_arch = "x86_64")]
-use super::avx2;
+use super::{avx2, gemm512};
 use super::{dequant_q4_1, dequant_q8_0, GemvWeights, Kernel, Q4_1_BYTES, Q8_0_BYTES, QK};
 use rayon::prelude::*;
 use std::cell::Cell;
@@ -26,6 +26,10 @@ pub(super) const XB: usize = 16;
 /// Weight rows per microkernel call: MR · 2 accumulators + 2 x + 1 weight
 /// vector fit AVX2's 16 registers.
 const MR: usize = 6;
+/// With AVX-512: 12 accumulators (one vector per row), while the 12 weight
+/// rows stay within ~32 KiB of L1 (else 6 rows, two sets of accumulators).
+const MR_WIDE: usize = 12;
+const WIDE_TILE_BYTES: usize = 80 << 10;
 /// Floats of packed X per panel: 1 MiB, half of a core's L2.
 const PANEL_FLOATS: usize = 1 << 18;
 /// Least multiply-adds per band, so that rayon's overhead stays small.
@@ -73,10 +77,11 @@ impl GemvWeights {
         }
         let mut buf = XP.take();
         let xp = pack_x(kernel, x, t, cols, &mut buf);
-        let band = band_rows(rows, cols, t);
+        let mr = group_rows(kernel, cols);
+        let band = band_rows(rows, cols, t, mr);
         let bands = rows.div_ceil(band);
         let out = Out { ptr: y.as_mut_ptr(), len: y.len(), rows, _y: PhantomData };
-        let run = |i: usize| self.band(kernel, i * band..((i + 1) * band).min(rows), xp, t, bias, &out);
+        let run = |i: usize| self.band(kernel, mr, i * band..((i + 1) * band).min(rows), xp, t, bias, &out);
         match bands {
             1 => run(0),
             _ => (0..bands).into_par_iter().for_each(run),
@@ -87,15 +92,16 @@ impl GemvWeights {
     /// Y[.., r] for the weight rows r in `r`: per panel of X blocks (sized
     /// for L2), per group of MR weight rows (dequantized into a small tile
     /// that stays in L1), per X block, one microkernel call.
-    fn band(&self, kernel: Kernel, r: Range<usize>, xp: &[f32], t: usize, bias: Option<&[f32]>, out: &Out) {
+    #[allow(clippy::too_many_arguments)]
+    fn band(&self, kernel: Kernel, mr: usize, r: Range<usize>, xp: &[f32], t: usize, bias: Option<&[f32]>, out: &Out) {
         let cols = self.cols();
         let blocks = xp.len() / (XB * cols);
         let per_panel = blocks.div_ceil(blocks.div_ceil((PANEL_FLOATS / (XB * cols)).max(1)));
         let mut tile = TILE.take();
-        let mut sums = [[0f32; XB]; MR];
+        let mut sums = [[0f32; XB]; 2 * MR_WIDE];
         for (p, panel) in xp.chunks(per_panel * XB * cols).enumerate() {
-            for g0 in r.clone().step_by(MR) {
-                let g = g0..(g0 + MR).min(r.end);
+            for g0 in r.clone().step_by(mr) {
+                let g = g0..(g0 + mr).min(r.end);
                 let w = match self {
                     Self::F32 { data, .. } => {
                         // Copied too: broadcasts from six rows in L1 beat them from L2.
@@ -106,14 +112,26 @@ impl GemvWeights {
                     Self::Q4_1 { blocks, .. } => dequant_rows(kernel, blocks, Q4_1_BYTES, &g, cols, &mut tile),
                     Self::Q8_0 { blocks, .. } => dequant_rows(kernel, blocks, Q8_0_BYTES, &g, cols, &mut tile),
                 };
-                for (b, xb) in panel.chunks_exact(XB * cols).enumerate() {
-                    let i0 = (p * per_panel + b) * XB;
-                    let ni = XB.min(t - i0);
-                    let sums = &mut sums[..g.len()];
-                    microkernel(kernel, w, xb, cols, ni, sums);
-                    // SAFETY: each band is one task, so this is the only thread
-                    // writing weight rows `g` (inside the band) of any Y row.
-                    unsafe { out.write(i0, ni, g.start, sums, bias.map(|b| &b[g.clone()])) };
+                let nb = panel.len() / (XB * cols);
+                let mut b = 0;
+                while b < nb {
+                    // Two X blocks per call where the AVX-512 kernel takes whole groups.
+                    let two = kernel == Kernel::Avx512 && g.len() == MR_WIDE && b + 1 < nb;
+                    let xb = &panel[b * XB * cols..];
+                    if two {
+                        microkernel_two(w, xb, cols, &mut sums);
+                    } else {
+                        let ni = XB.min(t - (p * per_panel + b) * XB);
+                        microkernel(kernel, w, &xb[..XB * cols], cols, ni, &mut sums[..g.len()]);
+                    }
+                    for (k, sums) in sums.chunks_exact(MR_WIDE).take(1 + two as usize).enumerate() {
+                        let i0 = (p * per_panel + b + k) * XB;
+                        let ni = XB.min(t - i0);
+                        // SAFETY: each band is one task, so this is the only thread
+                        // writing weight rows `g` (inside the band) of any Y row.
+                        unsafe { out.write(i0, ni, g.start, &sums[..g.len()], bias.map(|b| &b[g.clone()])) };
+                    }
+                    b += 1 + two as usize;
                 }
             }
         }
@@ -122,10 +140,19 @@ impl GemvWeights {
 }
 
 /// Rows per band: several bands per thread to even out, each at least
-/// `MIN_TASK_FMAS` of work; a multiple of MR.
-fn band_rows(rows: usize, cols: usize, t: usize) -> usize {
+/// `MIN_TASK_FMAS` of work; a multiple of `mr`.
+fn band_rows(rows: usize, cols: usize, t: usize, mr: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    rows.div_ceil(threads * 8).max(MIN_TASK_FMAS / (t * cols)).div_ceil(MR) * MR
+    rows.div_ceil(threads * 8).max(MIN_TASK_FMAS / (t * cols)).div_ceil(mr) * mr
+}
+
+/// Weight rows per microkernel call.
+fn group_rows(kernel: Kernel, cols: usize) -> usize {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if MR_WIDE * cols * 4 <= WIDE_TILE_BYTES => MR_WIDE,
+        _ => MR,
+    }
 }
 
 /// X in blocks of XB rows, each column-major (`[c][i]`, zero past t), in
@@ -144,7 +171,7 @@ fn pack_x<'b>(kernel: Kernel, x: &[f32], t: usize, cols: usize, buf: &'b mut Vec
             match kernel {
                 // SAFETY: `Avx2` is only constructed once the CPU reported avx2, fma and f16c.
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx2 if x.len() >= 8 * cols => unsafe { avx2::pack8(x, cols, blk, 8 * h) },
+                Kernel::Avx2 | Kernel::Avx512 if x.len() >= 8 * cols => unsafe { avx2::pack8(x, cols, blk, 8 * h) },
                 _ => {
                     let n = (x.len() / cols).min(8);
                     for (c, dst) in blk.chunks_exact_mut(XB).enumerate() {
@@ -218,10 +245,10 @@ fn dequant_rows<'t>(
         }
         // SAFETY: `Avx2` is only constructed once the CPU reported avx2, fma and f16c.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 if bytes == Q4_1_BYTES => unsafe { avx2::q4_1_tile(blocks, tile) },
+        Kernel::Avx2 | Kernel::Avx512 if bytes == Q4_1_BYTES => unsafe { avx2::q4_1_tile(blocks, tile) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::q8_0_tile(blocks, tile) },
+        Kernel::Avx2 | Kernel::Avx512 => unsafe { avx2::q8_0_tile(blocks, tile) },
     }
     tile
 }
@@ -233,6 +260,12 @@ fn microkernel(kernel: Kernel, w: &[f32], xb: &[f32], cols: usize, ni: usize, su
     fn by_v<const R: usize>(kernel: Kernel, w: &[f32], xb: &[f32], cols: usize, ni: usize, sums: &mut [[f32; XB]]) {
         match kernel {
             Kernel::Portable => portable_panel::<R>(w, xb, cols, sums),
+            // SAFETY: `Avx512` is only constructed once the CPU reported avx512f too.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if R >= 8 => unsafe { gemm512::panel::<R, 1>(w, xb, cols, sums) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { gemm512::panel::<R, 2>(w, xb, cols, sums) },
             // SAFETY: as in `dequant_rows`.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 if ni <= 8 => unsafe { avx2::panel::<R, 1, 2>(w, xb, cols, sums) },
@@ -247,8 +280,26 @@ fn microkernel(kernel: Kernel, w: &[f32], xb: &[f32], cols: usize, ni: usize, su
         3 => by_v::<3>(kernel, w, xb, cols, ni, sums),
         4 => by_v::<4>(kernel, w, xb, cols, ni, sums),
         5 => by_v::<5>(kernel, w, xb, cols, ni, sums),
-        _ => by_v::<MR>(kernel, w, xb, cols, ni, sums),
+        6 => by_v::<6>(kernel, w, xb, cols, ni, sums),
+        7 => by_v::<7>(kernel, w, xb, cols, ni, sums),
+        8 => by_v::<8>(kernel, w, xb, cols, ni, sums),
+        9 => by_v::<9>(kernel, w, xb, cols, ni, sums),
+        10 => by_v::<10>(kernel, w, xb, cols, ni, sums),
+        11 => by_v::<11>(kernel, w, xb, cols, ni, sums),
+        _ => by_v::<MR_WIDE>(kernel, w, xb, cols, ni, sums),
     }
+}
+
+/// `microkernel` for a whole AVX-512 group and two consecutive X blocks:
+/// sums[k] for the first, sums[MR_WIDE + k] for the second.
+fn microkernel_two(w: &[f32], xb: &[f32], cols: usize, sums: &mut [[f32; XB]; 2 * MR_WIDE]) {
+    // SAFETY: only called with `Kernel::Avx512`, constructed once the CPU reported avx512f.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        gemm512::panel_two::<MR_WIDE>(w, xb, cols, sums)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (w, xb, cols, sums);
 }
 
 /// Portable microkernel, same form: one multiply-add chain over c per value,

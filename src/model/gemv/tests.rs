@@ -89,11 +89,13 @@ pub(super) fn max_rel(a: &[f32], b: &[f32]) -> f32 {
 }
 
 pub(super) fn kernels() -> Vec<Kernel> {
-    let mut k = vec![Kernel::Portable];
-    if best_kernel() != Kernel::Portable {
-        k.push(best_kernel());
+    match best_kernel() {
+        Kernel::Portable => vec![Kernel::Portable],
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
     }
-    k
 }
 
 pub(super) const TYPES: [GgmlDType; 3] = [GgmlDType::F32, GgmlDType::Q4_1, GgmlDType::Q8_0];
