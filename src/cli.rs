@@ -47,7 +47,7 @@ enum Command {
     Heads(heads::HeadsArgs),
     /// Train a small model of the zoo (MHA, GQA, MQA, sliding window or Mamba) on a text corpus.
     Train(train::TrainArgs),
-    /// List the models built into attnviz and those in the local Hugging Face cache.
+    /// List the models built into attnviz and those in the local Hugging Face cache, and the architectures it loads.
     Models(models::ModelsArgs),
     /// The KV cache a model holds at N positions (and as MHA, MQA, without its window); a Mamba's fixed state.
     Memory(memory::MemoryArgs),

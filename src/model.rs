@@ -134,7 +134,13 @@ fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer)> {
         let weights = gguf.mamba_weights(&mut file, path, &cfg, device, DType::F32)?;
         return Ok((Model::Mamba(mamba::Mamba::load(cfg, &weights)?), tokenizer));
     }
-    let cfg = gguf.config(path)?;
+    if gguf.arch == "mamba2" {
+        let cfg = gguf.mamba2_config(path)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
+        let weights = gguf.mamba2_weights(&mut file, path, &cfg, device, DType::F32)?;
+        return Ok((Model::Mamba2(mamba2::Mamba2::load(cfg, &weights)?), tokenizer));
+    }
+    let cfg = gguf.config(&mut file, path)?;
     let tokenizer = Tokenizer::from_gguf(&gguf.content.metadata, path)?;
     let weights = gguf.weights(&mut file, path, &cfg, device, DType::F32)?;
     Ok((Model::Decoder(Decoder::load(cfg, &weights)?), tokenizer))

@@ -51,6 +51,9 @@ fn models_lists_the_zoo_with_matching_budgets() {
     let (code, table, err, _dir) = run_in_empty_dir(&["models"]);
     assert_eq!(code, 0, "{err}");
     assert!(ZOO.iter().all(|m| table.contains(m)), "{table}");
+    assert!(table.contains("model_type: llama, mistral,") && table.contains("phi3, mamba2\n"), "{table}");
+    let gguf = "GGUF general.architecture: llama, qwen2, qwen3, gemma2, gemma3, gptneox, phi3, mamba, mamba2\n";
+    assert!(table.contains(gguf), "{table}");
 }
 
 #[test]

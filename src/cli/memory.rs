@@ -1,6 +1,6 @@
 //! `attnviz memory`: the bytes of keys and values a model holds at N
 //! positions, as configured and as MHA, MQA and without its window; for a
-//! Mamba, its fixed state. Reads only the config where it can (zoo, folder,
+//! Mamba or Mamba-2, its fixed state. Reads only the config where it can (zoo, folder,
 //! Hub id, GGUF header) or takes a preset of a published config; the
 //! arithmetic is `attnviz::sim::kv`.
 
@@ -9,6 +9,7 @@ use attnviz::model::config::Config;
 use attnviz::model::gguf::Gguf;
 use attnviz::model::json::read_json;
 use attnviz::model::mamba::MambaConfig;
+use attnviz::model::mamba2::Mamba2Config;
 use attnviz::model::source::{self, Source};
 use attnviz::sim::kv::group_digits;
 use attnviz::sim::kv::{gb, gib, Dtype, KvShape, MambaShape};
@@ -210,11 +211,11 @@ fn describe(src: &str) -> anyhow::Result<Described> {
         Ok(Source::Folder(dir)) => ("folder", read_json(&dir.join("config.json"))?),
         Ok(Source::Hub { id, revision }) => ("hub", read_json(&hub_config(&id, &revision)?)?),
         Ok(Source::Gguf(path)) => {
-            let (g, _) = Gguf::open(&path)?;
-            let shape = if g.arch == "mamba" {
-                mamba_shape(&g.mamba_config(&path)?)
-            } else {
-                Shape::Attention(kv_shape(&g.config(&path)?)?)
+            let (g, mut file) = Gguf::open(&path)?;
+            let shape = match g.arch.as_str() {
+                "mamba" => mamba_shape(&g.mamba_config(&path)?),
+                "mamba2" => mamba2_shape(&g.mamba2_config(&path)?),
+                _ => Shape::Attention(kv_shape(&g.config(&mut file, &path)?)?),
             };
             return Ok(named("gguf", &g.arch, shape));
         }
@@ -226,6 +227,9 @@ fn describe(src: &str) -> anyhow::Result<Described> {
     if MambaConfig::is_mamba(&cfg) {
         return Ok(named(origin, "mamba", mamba_shape(&MambaConfig::from_json(&cfg)?)));
     }
+    if Mamba2Config::is_mamba2(&cfg) {
+        return Ok(named(origin, "mamba2", mamba2_shape(&Mamba2Config::from_json(&cfg)?)));
+    }
     let c = Config::from_json(&cfg)?;
     Ok(named(origin, c.arch.name(), Shape::Attention(kv_shape(&c)?)))
 }
@@ -235,7 +239,11 @@ fn kv_shape(c: &Config) -> attnviz::Result<KvShape> {
 }
 
 fn mamba_shape(c: &MambaConfig) -> Shape {
-    Shape::Mamba(MambaShape { layers: c.n_layer, d_inner: c.d_inner, d_state: c.d_state, d_conv: c.d_conv })
+    Shape::Mamba(MambaShape::mamba(c.n_layer, c.d_inner, c.d_state, c.d_conv))
+}
+
+fn mamba2_shape(c: &Mamba2Config) -> Shape {
+    Shape::Mamba(MambaShape::mamba2(c.n_layer, c.heads, c.head_dim, c.d_state, c.n_groups, c.d_conv))
 }
 
 /// A Hub model's config.json alone: from the cache, else downloaded (unless offline).
@@ -286,12 +294,19 @@ fn report(d: &Described, context: usize, batch: usize, dtype: Dtype) -> anyhow::
         }
         Shape::Mamba(m) => {
             let state = m.state_bytes(batch, dtype)?;
-            json!({
+            let mut v = json!({
                 "family": "state-space", "mixing": "SSM", "layers": m.layers, "d_inner": m.d_inner,
-                "d_state": m.d_state, "d_conv": m.d_conv,
+                "d_state": m.d_state, "d_conv": m.d_conv, "conv_channels": m.conv_channels(),
                 // The cache a Mamba holds is its state, as `capture` records it under kv_bytes.
                 "kv_bytes": state, "state_bytes": state, "bytes_per_token": 0, "variants": null,
-            })
+            });
+            if let Some(ssd) = m.ssd {
+                v["mixing"] = format!("SSM, {} heads", ssd.heads).into();
+                v["ssm_heads"] = ssd.heads.into();
+                v["head_dim"] = (m.d_inner / ssd.heads.max(1)).into();
+                v["n_groups"] = ssd.n_groups.into();
+            }
+            v
         }
     };
     let (Value::Object(mut out), Value::Object(rest)) = (head, body) else { bail!("report is not an object") };
@@ -344,19 +359,30 @@ fn print_table(d: &Described, r: &Value) {
             rows.push(("per token (one sequence, no window)".into(), n("bytes_per_token")));
         }
         Shape::Mamba(m) => {
-            println!(
-                "{}: {} layers, d_inner {}, d_state {}, d_conv {}",
-                d.title(),
-                m.layers,
-                m.d_inner,
-                m.d_state,
-                m.d_conv
-            );
-            println!(
-                "no KV cache: a fixed state of layers × d_inner × (d_state + d_conv) values at any context \
-                 (here {context} positions), batch {}, {dtype}",
-                n("batch")
-            );
+            let (title, batch) = (d.title(), n("batch"));
+            let (layers, di, ds, dc) = (m.layers, m.d_inner, m.d_state, m.d_conv);
+            match m.ssd {
+                None => {
+                    println!("{title}: {layers} layers, d_inner {di}, d_state {ds}, d_conv {dc}");
+                    println!(
+                        "no KV cache: a fixed state of layers × d_inner × (d_state + d_conv) values at any context \
+                         (here {context} positions), batch {batch}, {dtype}"
+                    );
+                }
+                Some(s) => {
+                    let (h, g, cc) = (s.heads, s.n_groups, m.conv_channels());
+                    println!(
+                        "{title}: {layers} layers, {h} SSM heads × head_dim {} (d_inner {di}) in {g} B/C group{}, \
+                         d_state {ds}, d_conv {dc} over {cc} channels (x, B, C)",
+                        di / h.max(1),
+                        if g == 1 { "" } else { "s" }
+                    );
+                    println!(
+                        "no KV cache: a fixed state of layers × (heads × head_dim × d_state + (d_inner + 2 × groups × \
+                         d_state) × d_conv) values at any context (here {context} positions), batch {batch}, {dtype}"
+                    );
+                }
+            }
             rows.push(("state".into(), n("state_bytes")));
         }
     }

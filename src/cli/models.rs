@@ -1,7 +1,10 @@
 //! `attnviz models`: the zoo built into this binary and the models in the
-//! local Hugging Face cache, with the sizes that matter for attention.
+//! local Hugging Face cache, with the sizes that matter for attention, then
+//! the architectures it loads from config.json and from GGUF.
 
 use attnviz::model::catalog::{self, Entry};
+use attnviz::model::config::SUPPORTED;
+use attnviz::model::gguf;
 use attnviz::model::source;
 use clap::Args;
 
@@ -37,6 +40,8 @@ pub fn run(a: ModelsArgs) -> anyhow::Result<()> {
     if !all.iter().any(|e| e.origin == "hf-cache") {
         println!("(no models in the Hugging Face cache at {})", source::cache_root().display());
     }
+    println!("\nloads config.json model_type: {}", SUPPORTED.join(", "));
+    println!("loads GGUF general.architecture: {}", gguf::ARCHS.join(", "));
     Ok(())
 }
 

@@ -270,7 +270,7 @@ fn shape_values(v: &mut Values, c: &Config) -> Result<()> {
 }
 
 fn mamba_values(v: &mut Values, m: &MambaConfig) -> Result<()> {
-    let shape = MambaShape { layers: m.n_layer, d_inner: m.d_inner, d_state: m.d_state, d_conv: m.d_conv };
+    let shape = MambaShape::mamba(m.n_layer, m.d_inner, m.d_state, m.d_conv);
     let bytes = shape.state_bytes(1, Dtype::F32)?;
     put(v, "layers", m.n_layer);
     put(v, "d_model", m.d_model);

@@ -14,9 +14,21 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 use std::path::Path;
 
-/// `model_type`s the decoder understands.
-pub const SUPPORTED: &[&str] =
-    &["llama", "mistral", "qwen2", "gpt2", "mamba", "qwen3", "gpt_neox", "gemma2", "gemma3_text", "gemma3", "phi3"];
+/// `model_type`s attnviz loads (the decoder's, and Mamba's and Mamba-2's).
+pub const SUPPORTED: &[&str] = &[
+    "llama",
+    "mistral",
+    "qwen2",
+    "gpt2",
+    "mamba",
+    "qwen3",
+    "gpt_neox",
+    "gemma2",
+    "gemma3_text",
+    "gemma3",
+    "phi3",
+    "mamba2",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {

@@ -2,10 +2,14 @@
 //! dequantized to f32 and renamed to their Hugging Face names, so the same
 //! decoder runs them. llama.cpp's converter permutes the rows of q/k for its
 //! interleaved RoPE; we undo that so RoPE and captured queries and keys are
-//! in transformers' layout. Mamba files are read in `gguf/mamba.rs`.
+//! in transformers' layout. Gemma, GPT-NeoX, Phi-3, Mamba and Mamba-2 files
+//! are read in `gguf/`.
 
 mod gemma;
 mod mamba;
+mod mamba2;
+mod neox;
+mod phi3;
 
 use super::config::{Arch, Config, Features};
 use super::gemv::GemvWeights;
@@ -16,6 +20,9 @@ use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
+
+/// `general.architecture` values this reader loads.
+pub const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "gptneox", "phi3", "mamba", "mamba2"];
 
 pub struct Gguf {
     pub content: Content,
@@ -36,6 +43,10 @@ impl Gguf {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .ok_or_else(|| Error::bad_file(path, "GGUF metadata has no general.architecture"))?;
+        if !ARCHS.contains(&arch.as_str()) {
+            let msg = format!("GGUF architecture {arch:?} is not supported; supported: {}", ARCHS.join(", "));
+            return Err(Error::bad_file(path, msg));
+        }
         Ok((Self { content, arch }, file))
     }
 
@@ -48,14 +59,18 @@ impl Gguf {
         self.num(&full).map(|v| v as usize).ok_or_else(|| Error::bad_file(path, format!("GGUF metadata has no {full}")))
     }
 
-    /// The typed config this file describes.
-    pub fn config(&self, path: &Path) -> Result<Config> {
+    /// The typed config this file describes (a transformer's; see `mamba_config`
+    /// and `mamba2_config` for those). Phi-3's LongRoPE factors are tensors, read from `file`.
+    pub fn config(&self, file: &mut File, path: &Path) -> Result<Config> {
         let arch = match self.arch.as_str() {
             "llama" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
             "qwen3" => Arch::Qwen3,
-            "gemma3" => return self.gemma3_config(path),
-            other => return Err(Error::UnsupportedArch(format!("{other} (GGUF)"))),
+            "gemma2" => return self.gemma_config(path, Arch::Gemma2),
+            "gemma3" => return self.gemma_config(path, Arch::Gemma3),
+            "gptneox" => return self.neox_config(path),
+            "phi3" => return self.phi3_config(file, path),
+            other => return Err(Error::bad_file(path, format!("GGUF architecture {other:?} is not a transformer"))),
         };
         let a = &self.arch;
         let hidden = self.count(path, "embedding_length")?;
@@ -111,14 +126,17 @@ impl Gguf {
         device: &Device,
         dtype: DType,
     ) -> Result<Weights> {
+        if cfg.arch == Arch::GptNeox {
+            return self.neox_weights(file, path, cfg, device, dtype);
+        }
         self.tensors(file, path, device, dtype, |name| {
             // llama.cpp permuted q/k rows for its interleaved RoPE.
-            let heads = match (cfg.arch, name.ends_with("attn_q.weight"), name.ends_with("attn_k.weight")) {
-                (Arch::Llama, true, _) => Some(cfg.num_heads),
-                (Arch::Llama, _, true) => Some(cfg.num_kv_heads),
-                _ => None,
+            let rows = match (cfg.arch, name.ends_with("attn_q.weight"), name.ends_with("attn_k.weight")) {
+                (Arch::Llama, true, _) => Rows::UnpermuteQk(cfg.num_heads),
+                (Arch::Llama, _, true) => Rows::UnpermuteQk(cfg.num_kv_heads),
+                _ => Rows::AsStored,
             };
-            Some(Target { name: hf_name(name, cfg.features.sandwich_norms)?, unpermute_heads: heads, reshape: None })
+            Some(Target { name: hf_name(name, cfg.arch)?, rows, reshape: None, map: None })
         })
     }
 
@@ -138,21 +156,26 @@ impl Gguf {
         names.sort();
         let bad = |name: &str, e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
         for name in names {
-            let Some(Target { name: hf, unpermute_heads: heads, reshape }) = target(name) else { continue };
+            let Some(Target { name: hf, rows: reorder, reshape, map: f }) = target(name) else { continue };
             let q = self.content.tensor(file, name, &Device::Cpu).map_err(|e| bad(name, e))?;
-            if let (&[r, c], None) = (q.shape().dims(), &reshape) {
+            let order = reorder.order(q.shape().dims().first().copied().unwrap_or(0))?;
+            if let (&[r, c], None, None) = (q.shape().dims(), &reshape, f) {
                 let bytes = q.data().map_err(|e| bad(name, e))?;
                 if let Some(mut g) = GemvWeights::from_ggml(q.dtype(), r, c, &bytes) {
-                    if let Some(h) = heads {
-                        g.permute_rows(&unpermute_order(r, h)?);
+                    if let Some(order) = &order {
+                        g.permute_rows(order);
                     }
                     rows.insert(hf, g);
                     continue;
                 }
             }
             let mut t = q.dequantize(&Device::Cpu).map_err(|e| bad(name, e))?;
-            if let Some(h) = heads {
-                t = unpermute(&t, h)?;
+            if let Some(order) = order {
+                let index = Tensor::new(order.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu)?;
+                t = t.index_select(&index, 0).map_err(|e| bad(name, e))?;
+            }
+            if let Some(f) = f {
+                t = f(&t).map_err(|e| bad(name, e))?;
             }
             if let Some(shape) = reshape {
                 t = t.reshape(shape).map_err(|e| bad(name, e))?;
@@ -167,10 +190,44 @@ impl Gguf {
 struct Target {
     /// The checkpoint name the model's loader reads.
     name: String,
-    /// Undo llama.cpp's q/k row permutation for this many heads.
-    unpermute_heads: Option<usize>,
+    /// How llama.cpp reordered the rows (outermost axis).
+    rows: Rows,
     /// Dequantize and reshape to this (so never kept as rows).
     reshape: Option<Vec<usize>>,
+    /// Dequantize and apply this (before `reshape`), for values stored in another form.
+    map: Option<Map>,
+}
+
+/// A conversion of a dequantized tensor.
+type Map = fn(&Tensor) -> candle_core::Result<Tensor>;
+
+/// Row orders llama.cpp's converter applies, undone at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    AsStored,
+    /// Llama's q/k of this many heads, permuted for interleaved RoPE.
+    UnpermuteQk(usize),
+    /// GPT-NeoX's fused q/k/v of this many heads: stored as all q, all k, all v;
+    /// the checkpoint groups them per head (q, k, v of head 0, then head 1, …).
+    PerHeadQkv(usize),
+}
+
+impl Rows {
+    /// New row r = stored row order[r] (None: as stored).
+    fn order(self, rows: usize) -> Result<Option<Vec<usize>>> {
+        match self {
+            Rows::AsStored => Ok(None),
+            Rows::UnpermuteQk(heads) => unpermute_order(rows, heads).map(Some),
+            Rows::PerHeadQkv(heads) => {
+                if heads == 0 || !rows.is_multiple_of(3 * heads) {
+                    return Err(Error::Weights(format!("fused q/k/v rows {rows} do not split into 3 × {heads} heads")));
+                }
+                let (d, width) = (rows / 3 / heads, rows / 3);
+                // checkpoint row (h, j, i) of (heads, 3, d) is stored row (j, h, i) of (3, heads, d)
+                Ok(Some((0..rows).map(|r| (r / d % 3) * width + r / (3 * d) * d + r % d).collect()))
+            }
+        }
+    }
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -190,8 +247,9 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// GGUF tensor name → Hugging Face name (None for tensors we do not use).
-/// `gemma`: `ffn_norm` is the MLP's pre-norm, beside Gemma's post-norms.
-fn hf_name(name: &str, gemma: bool) -> Option<String> {
+/// Gemma: `ffn_norm` is the MLP's pre-norm, beside its post-norms. Phi-3:
+/// `attn_qkv` and `ffn_up` are the fused `qkv_proj` and `gate_up_proj`.
+fn hf_name(name: &str, arch: Arch) -> Option<String> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -204,6 +262,8 @@ fn hf_name(name: &str, gemma: bool) -> Option<String> {
     let rest = name.strip_prefix("blk.")?;
     let (layer, part) = rest.split_once('.')?;
     let (module, kind) = part.rsplit_once('.')?;
+    let gemma = matches!(arch, Arch::Gemma2 | Arch::Gemma3);
+    let phi3 = arch == Arch::Phi3;
     let hf = match module {
         "attn_norm" => "input_layernorm",
         "ffn_norm" if gemma => "pre_feedforward_layernorm",
@@ -213,10 +273,12 @@ fn hf_name(name: &str, gemma: bool) -> Option<String> {
         "attn_q" => "self_attn.q_proj",
         "attn_k" => "self_attn.k_proj",
         "attn_v" => "self_attn.v_proj",
+        "attn_qkv" if phi3 => "self_attn.qkv_proj",
         "attn_output" => "self_attn.o_proj",
         "attn_q_norm" => "self_attn.q_norm",
         "attn_k_norm" => "self_attn.k_norm",
         "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" if phi3 => "mlp.gate_up_proj",
         "ffn_up" => "mlp.up_proj",
         "ffn_down" => "mlp.down_proj",
         _ => return None,
@@ -240,38 +302,50 @@ fn unpermute_order(rows: usize, heads: usize) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// Undo llama.cpp's `permute`: rows (heads, 2, d/2) were stored as (heads, d/2, 2).
-fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
-    let (out, inp) = w.dims2()?;
-    if heads == 0 || out % (2 * heads) != 0 {
-        return Err(Error::Weights(format!("q/k rows {out} do not split into {heads} heads")));
-    }
-    let half = out / heads / 2;
-    Ok(w.reshape((heads, half, 2, inp))?.transpose(1, 2)?.contiguous()?.reshape((out, inp))?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_map_to_hugging_face() {
-        assert_eq!(hf_name("blk.3.attn_q.weight", false).as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
-        assert_eq!(hf_name("blk.0.ffn_down.weight", false).as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
-        assert_eq!(hf_name("output.weight", false).as_deref(), Some("lm_head.weight"));
-        assert_eq!(hf_name("rope_freqs.weight", false), None);
-        let ffn = |gemma| hf_name("blk.1.ffn_norm.weight", gemma);
-        assert_eq!(ffn(false).as_deref(), Some("model.layers.1.post_attention_layernorm.weight"));
-        assert_eq!(ffn(true).as_deref(), Some("model.layers.1.pre_feedforward_layernorm.weight"));
+        let llama = |n| hf_name(n, Arch::Llama);
+        assert_eq!(llama("blk.3.attn_q.weight").as_deref(), Some("model.layers.3.self_attn.q_proj.weight"));
+        assert_eq!(llama("blk.0.ffn_down.weight").as_deref(), Some("model.layers.0.mlp.down_proj.weight"));
+        assert_eq!(llama("output.weight").as_deref(), Some("lm_head.weight"));
+        assert_eq!(llama("rope_freqs.weight"), None);
+        assert_eq!(llama("blk.0.attn_qkv.weight"), None);
+        let ffn = |arch| hf_name("blk.1.ffn_norm.weight", arch);
+        assert_eq!(ffn(Arch::Qwen3).as_deref(), Some("model.layers.1.post_attention_layernorm.weight"));
+        assert_eq!(ffn(Arch::Gemma2).as_deref(), Some("model.layers.1.pre_feedforward_layernorm.weight"));
+        let phi3 = |n| hf_name(n, Arch::Phi3);
+        assert_eq!(phi3("blk.1.attn_qkv.weight").as_deref(), Some("model.layers.1.self_attn.qkv_proj.weight"));
+        assert_eq!(phi3("blk.1.ffn_up.weight").as_deref(), Some("model.layers.1.mlp.gate_up_proj.weight"));
+        assert_eq!(phi3("rope_factors_long.weight"), None);
+    }
+
+    /// Rows as values: each row of the result holds the index of the stored row it came from.
+    fn reordered(rows: Rows, n: usize) -> Vec<f32> {
+        let stored = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap();
+        let order = rows.order(n).unwrap().unwrap();
+        let index = Tensor::new(order.iter().map(|&i| i as u32).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+        stored.index_select(&index, 0).unwrap().to_vec1().unwrap()
     }
 
     #[test]
     fn unpermute_inverts_llama_cpp_permute() {
         // One head of dim 4: HF rows [a0 a1 b0 b1] are stored by llama.cpp as [a0 b0 a1 b1].
-        let stored = Tensor::new(&[[0f32], [2.], [1.], [3.]], &Device::Cpu).unwrap();
-        let hf = unpermute(&stored, 1).unwrap();
-        let v: Vec<f32> = hf.flatten_all().unwrap().to_vec1().unwrap();
-        assert_eq!(v, vec![0., 1., 2., 3.]);
+        assert_eq!(reordered(Rows::UnpermuteQk(1), 4), vec![0., 2., 1., 3.]);
         assert_eq!(unpermute_order(4, 1).unwrap(), vec![0, 2, 1, 3]);
+        assert!(Rows::UnpermuteQk(3).order(8).is_err());
+        assert_eq!(Rows::AsStored.order(8).unwrap(), None);
+    }
+
+    #[test]
+    fn neox_qkv_goes_back_to_per_head_groups() {
+        // 2 heads of dim 2, stored [q0 q0 q1 q1 k0 k0 k1 k1 v0 v0 v1 v1] (rows 0..12);
+        // the checkpoint wants [q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1].
+        let want = [0, 1, 4, 5, 8, 9, 2, 3, 6, 7, 10, 11].map(|i| i as f32);
+        assert_eq!(reordered(Rows::PerHeadQkv(2), 12), want);
+        assert!(Rows::PerHeadQkv(2).order(10).is_err());
     }
 }

@@ -1,5 +1,5 @@
 //! KV-cache arithmetic: the bytes of keys and values a transformer holds at
-//! N positions, and the fixed state a Mamba holds instead.
+//! N positions, and the fixed state a Mamba or Mamba-2 holds instead.
 //!
 //! bytes = 2 (K and V) × layers × kv_heads × head_dim × positions × batch ×
 //! bytes per value. Each attention layer keeps K and V shaped (batch,
@@ -198,23 +198,57 @@ fn too_large() -> Error {
     Error::Usage("the cache would hold more than 2^64 bytes".into())
 }
 
-/// A Mamba's recurrent state: per layer the SSM state (d_inner, d_state)
-/// and the conv window (d_inner, d_conv); the same at any length.
+/// A Mamba's recurrent state, the same at any length. Per layer: the SSM
+/// state, d_inner × d_state values (Mamba-2: heads × head_dim × d_state, the
+/// same count), and the conv window, conv_channels() × d_conv: the d_inner x
+/// channels (Mamba-2 also convolves B and C: + 2 × n_groups × d_state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MambaShape {
     pub layers: usize,
     pub d_inner: usize,
     pub d_state: usize,
     pub d_conv: usize,
+    /// Mamba-2's heads and B/C groups; None for Mamba (v1).
+    pub ssd: Option<SsdHeads>,
+}
+
+/// Mamba-2 (SSD): d_inner channels in `heads` heads; B and C per group of heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SsdHeads {
+    pub heads: usize,
+    pub n_groups: usize,
 }
 
 impl MambaShape {
-    /// layers × d_inner × (d_state + d_conv) values per sequence (× 4 bytes in f32).
+    /// Mamba (v1).
+    pub fn mamba(layers: usize, d_inner: usize, d_state: usize, d_conv: usize) -> Self {
+        Self { layers, d_inner, d_state, d_conv, ssd: None }
+    }
+
+    /// Mamba-2: `heads` × `head_dim` channels, B and C for each of `n_groups` groups.
+    pub fn mamba2(
+        layers: usize,
+        heads: usize,
+        head_dim: usize,
+        d_state: usize,
+        n_groups: usize,
+        d_conv: usize,
+    ) -> Self {
+        Self { layers, d_inner: heads * head_dim, d_state, d_conv, ssd: Some(SsdHeads { heads, n_groups }) }
+    }
+
+    /// Channels through the convolution: x, and Mamba-2's B and C.
+    pub fn conv_channels(&self) -> usize {
+        self.d_inner + self.ssd.map_or(0, |s| 2 * s.n_groups * self.d_state)
+    }
+
+    /// layers × (d_inner × d_state + conv_channels × d_conv) values per sequence (× 4 bytes in f32).
     pub fn state_bytes(&self, batch: usize, dtype: Dtype) -> Result<u64> {
-        let values = [self.layers, self.d_inner, self.d_state + self.d_conv, batch]
-            .iter()
-            .try_fold(1u64, |p, &x| p.checked_mul(x as u64))
-            .ok_or_else(too_large)?;
+        let mul = |xs: &[usize]| xs.iter().try_fold(1u64, |p, &x| p.checked_mul(x as u64));
+        let per_layer = mul(&[self.d_inner, self.d_state])
+            .zip(mul(&[self.conv_channels(), self.d_conv]))
+            .and_then(|(ssm, conv)| ssm.checked_add(conv));
+        let values = per_layer.and_then(|v| mul(&[self.layers, batch])?.checked_mul(v)).ok_or_else(too_large)?;
         Ok(dtype.row_bytes(values))
     }
 }
@@ -301,10 +335,24 @@ mod tests {
     #[test]
     fn mamba_state_is_fixed() {
         // tiny-mamba: 4 layers, d_inner 512, d_state 16, d_conv 4.
-        let m = MambaShape { layers: 4, d_inner: 512, d_state: 16, d_conv: 4 };
+        let m = MambaShape::mamba(4, 512, 16, 4);
         assert_eq!(m.state_bytes(1, Dtype::F32).unwrap(), 4 * 512 * 20 * 4);
         assert_eq!(m.state_bytes(1, Dtype::F32).unwrap(), 163_840);
         assert_eq!(m.state_bytes(2, Dtype::F16).unwrap(), 163_840);
+        assert_eq!(m.conv_channels(), 512);
+    }
+
+    #[test]
+    fn mamba2_state_convolves_b_and_c_too() {
+        // mamba2-130m: 24 layers, 24 heads of 64, d_state 128, one group, d_conv 4.
+        let m = MambaShape::mamba2(24, 24, 64, 128, 1, 4);
+        assert_eq!((m.d_inner, m.conv_channels()), (1536, 1536 + 2 * 128));
+        assert_eq!(m.state_bytes(1, Dtype::F32).unwrap(), 24 * (24 * 64 * 128 + 1792 * 4) * 4);
+        assert_eq!(m.state_bytes(1, Dtype::F32).unwrap(), 19_562_496);
+        // The fixture: 2 layers, 8 heads of 16 in 2 groups, d_state 8 (Mamba2Config::state_bytes agrees).
+        let tiny = MambaShape::mamba2(2, 8, 16, 8, 2, 4);
+        assert_eq!(tiny.state_bytes(1, Dtype::F32).unwrap(), 2 * (128 * 8 + 160 * 4) * 4);
+        assert!(MambaShape::mamba2(usize::MAX / 4, 8, 16, 8, 2, 4).state_bytes(1, Dtype::F32).is_err());
     }
 
     #[test]

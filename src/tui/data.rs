@@ -71,6 +71,10 @@ pub enum Mixing {
         d_inner: usize,
         d_state: usize,
         d_conv: usize,
+        /// Mamba-2's heads (h is heads × d_inner / heads × d_state); 0 for Mamba.
+        ssm_heads: usize,
+        /// Channels in the convolution window: d_inner, or Mamba-2's x, B and C.
+        conv_rows: usize,
     },
 }
 

@@ -184,7 +184,15 @@ pub fn info_from_summary(s: &serde_json::Value, device: &str) -> ModelInfo {
     use super::data::Mixing;
     let n = |k: &str| s[k].as_u64().unwrap_or(0) as usize;
     let mixing = if s["family"] == "state-space" {
-        Mixing::StateSpace { d_inner: n("d_inner"), d_state: n("d_state"), d_conv: n("d_conv") }
+        // Mamba-2 summaries (and its traces) also name the heads and the conv channels.
+        let conv_rows = s["conv_dim"].as_u64().map_or(n("d_inner"), |c| c as usize);
+        Mixing::StateSpace {
+            d_inner: n("d_inner"),
+            d_state: n("d_state"),
+            d_conv: n("d_conv"),
+            ssm_heads: n("ssm_heads"),
+            conv_rows,
+        }
     } else {
         let list = |k: &str| s[k].as_array().cloned().unwrap_or_default();
         Mixing::Attention {

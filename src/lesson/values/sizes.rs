@@ -177,7 +177,7 @@ pub(super) fn compare_values(v: &mut Values, models: &[String], view: &str) -> R
                 per_token.push((p, bpt));
             }
             Arch::Mamba(m) => {
-                let shape = MambaShape { layers: m.n_layer, d_inner: m.d_inner, d_state: m.d_state, d_conv: m.d_conv };
+                let shape = MambaShape::mamba(m.n_layer, m.d_inner, m.d_state, m.d_conv);
                 let bytes = shape.state_bytes(1, Dtype::F32)?;
                 put(v, &key("state"), group_digits(bytes));
                 put(v, &key("state_kib"), sig(bytes as f64 / 1024.0));

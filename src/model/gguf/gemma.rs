@@ -1,10 +1,12 @@
-//! GGUF files of llama.cpp's `gemma3` architecture (`conversion/gemma.py`
-//! `Gemma3Model`). The converter adds 1 to every norm weight (so they scale
-//! by w, not 1 + w) and writes neither the layer pattern, the local RoPE base
-//! nor `query_pre_attn_scalar`; llama.cpp then assumes what this reader
-//! assumes: every 6th layer global (unless `attention.sliding_window_pattern`
-//! says otherwise), base 10000 on sliding layers (`rope.freq_base_swa`), and
-//! scores scaled by 1/√head_dim (Gemma 3 27B, 62 layers: 1/√(hidden/heads)).
+//! GGUF files of llama.cpp's `gemma2` and `gemma3` architectures
+//! (`conversion/gemma.py` `Gemma2Model`, `Gemma3Model`). The converter adds 1
+//! to every norm weight (so they scale by w, not 1 + w) and writes neither the
+//! layer pattern nor `query_pre_attn_scalar`; llama.cpp then assumes what this
+//! reader assumes: every 2nd (Gemma 2) or 6th (Gemma 3) layer global unless
+//! `attention.sliding_window_pattern` says otherwise, the local RoPE base from
+//! `rope.freq_base_swa` (Gemma 3: 10000 when absent; Gemma 2: the global one),
+//! and scores scaled by 1/√head_dim (the 27B models, 46 and 62 layers:
+//! 1/√(hidden/heads)). Gemma 2's soft-caps are metadata.
 
 use super::Gguf;
 use crate::error::{Error, Result};
@@ -13,7 +15,8 @@ use candle_core::quantized::gguf_file::Value;
 use std::path::Path;
 
 impl Gguf {
-    pub(super) fn gemma3_config(&self, path: &Path) -> Result<Config> {
+    pub(super) fn gemma_config(&self, path: &Path, arch: Arch) -> Result<Config> {
+        let gemma2 = arch == Arch::Gemma2;
         let a = &self.arch;
         let hidden = self.count(path, "embedding_length")?;
         let heads = self.count(path, "attention.head_count")?;
@@ -26,11 +29,13 @@ impl Gguf {
             Some(info) => info.shape.dims()[0],
             None => return Err(Error::Weights(format!("tensor token_embd.weight is missing from {}", path.display()))),
         };
-        let window = self.num(&format!("{a}.attention.sliding_window")).map(|v| v as usize).filter(|&w| w > 0);
+        // llama.cpp's Gemma 2 default window is 4096.
+        let window = self.num(&format!("{a}.attention.sliding_window")).map(|v| v as usize).or(gemma2.then_some(4096));
+        let window = window.filter(|&w| w > 0);
         let is_swa: Vec<bool> = match self.content.metadata.get(&format!("{a}.attention.sliding_window_pattern")) {
             Some(Value::Array(flags)) => flags.iter().map(|f| matches!(f, Value::Bool(true))).collect(),
             other => {
-                let n = other.and_then(super::number).map_or(6, |v| v as usize).max(1);
+                let n = other.and_then(super::number).map_or(if gemma2 { 2 } else { 6 }, |v| v as usize).max(1);
                 (0..layers).map(|i| (i + 1) % n != 0).collect()
             }
         };
@@ -45,10 +50,14 @@ impl Gguf {
             }
             _ => None,
         };
-        let scalar = if layers == 62 { hidden / heads } else { head_dim };
+        let layers_27b = if gemma2 { 46 } else { 62 };
+        let scalar = if layers == layers_27b { hidden / heads } else { head_dim };
+        let theta = self.num(&format!("{a}.rope.freq_base")).unwrap_or(if gemma2 { 10_000.0 } else { 1_000_000.0 });
+        let local_theta = self.num(&format!("{a}.rope.freq_base_swa")).or((!gemma2).then_some(10_000.0));
+        let cap = |key: &str| self.num(&format!("{a}.{key}")).filter(|&c| c > 0.0);
         let eos = self.num("tokenizer.ggml.eos_token_id").map(|v| v as u32);
         let cfg = Config {
-            arch: Arch::Gemma3,
+            arch,
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: self.count(path, "feed_forward_length")?,
@@ -58,18 +67,19 @@ impl Gguf {
             head_dim,
             max_positions: self.count(path, "context_length")?,
             norm_eps: self.num(&format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-6),
-            rope_theta: Some(self.num(&format!("{a}.rope.freq_base")).unwrap_or(1_000_000.0) as f32),
+            rope_theta: Some(theta as f32),
             rope_llama3: None,
             rotary_dim: head_dim,
             features: Features {
-                qk_norm: true,
+                qk_norm: !gemma2,
                 norm_plus_one: false, // the converter stored 1 + w
                 sandwich_norms: true,
                 embed_scale: true,
                 gelu_mlp: true,
                 query_pre_attn_scalar: Some(scalar as f64),
-                final_softcap: self.num(&format!("{a}.final_logit_softcapping")).filter(|&c| c > 0.0),
-                local_rope_theta: Some(self.num(&format!("{a}.rope.freq_base_swa")).unwrap_or(10_000.0) as f32),
+                attn_softcap: cap("attn_logit_softcapping"),
+                final_softcap: cap("final_logit_softcapping"),
+                local_rope_theta: local_theta.map(|t| t as f32),
                 rope_linear_factor: linear,
                 ..Features::default()
             },

@@ -6,7 +6,7 @@
 //! which `Mamba::load` uses unchanged) and `ssm_conv1d` is squeezed to
 //! (d_inner, d_conv) (reshaped back to (d_inner, 1, d_conv)).
 
-use super::{number, Gguf, Target};
+use super::{number, Gguf, Rows, Target};
 use crate::error::{Error, Result};
 use crate::model::mamba::{MambaConfig, Naming};
 use crate::model::weights::Weights;
@@ -84,12 +84,12 @@ impl Gguf {
         self.tensors(file, path, device, dtype, |name| {
             let hf = hf_name(name)?;
             let reshape = hf.ends_with("conv1d.weight").then(|| conv.clone());
-            Some(Target { name: hf, unpermute_heads: None, reshape })
+            Some(Target { name: hf, rows: Rows::AsStored, reshape, map: None })
         })
     }
 
     /// A tensor's shape, outermost first (as PyTorch writes it).
-    fn dims(&self, path: &Path, name: &str) -> Result<Vec<usize>> {
+    pub(super) fn dims(&self, path: &Path, name: &str) -> Result<Vec<usize>> {
         match self.content.tensor_infos.get(name) {
             Some(info) => Ok(info.shape.dims().to_vec()),
             None => Err(Error::Weights(format!("tensor {name} is missing from {}", path.display()))),

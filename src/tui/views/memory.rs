@@ -257,9 +257,15 @@ impl MemoryView<'_> {
         Line::from(format!(" state {} at {positions} positions", human_bytes(state))).render(head, buf);
         chart(vec![line(&data, Marker::Braille, t.series(0))], positions, nice_ceiling(state), t).render(plot, buf);
         let detail = match self.info.mixing {
-            Mixing::StateSpace { d_inner, d_state, d_conv } => {
-                format!(" per layer: h of {d_inner} × {d_state} and a convolution window of {d_conv}")
+            Mixing::StateSpace { d_inner, d_state, d_conv, ssm_heads: 0, conv_rows } => {
+                format!(" per layer: h of {d_inner} × {d_state}, a {conv_rows} × {d_conv} convolution window")
             }
+            // Mamba-2 convolves B and C beside x: more rows than d_inner.
+            Mixing::StateSpace { d_inner, d_state, d_conv, ssm_heads, conv_rows } => format!(
+                " per layer: h of {ssm_heads} heads × {} × {d_state}, a {conv_rows} × {d_conv} convolution window \
+                 (x, B, C)",
+                d_inner / ssm_heads
+            ),
             Mixing::Attention { .. } => String::new(),
         };
         let lines = [

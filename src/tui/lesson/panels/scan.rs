@@ -131,7 +131,7 @@ mod tests {
             source: "tiny-mamba".into(),
             arch: "mamba".into(),
             layers: 2,
-            mixing: Mixing::StateSpace { d_inner: 8, d_state: 4, d_conv: 4 },
+            mixing: Mixing::StateSpace { d_inner: 8, d_state: 4, d_conv: 4, ssm_heads: 0, conv_rows: 8 },
             max_positions: 512,
             device: "cpu".into(),
             dtype: "f32".into(),

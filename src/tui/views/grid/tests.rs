@@ -190,7 +190,7 @@ fn messages_for_missing_thumbnails_and_for_mamba() {
     let t = draw(&view(None, &i, &th), 60, 5);
     insta::assert_snapshot!("computing", t.backend());
     let mamba = ModelInfo {
-        mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4 },
+        mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4, ssm_heads: 0, conv_rows: 256 },
         kv_bytes_per_position: 0,
         state_bytes: 163_840,
         ..info(4, 4, 2)
@@ -228,7 +228,10 @@ fn first_layer_keeps_the_selection_in_view() {
 #[test]
 fn tiny_areas_do_not_panic() {
     let (i, g, th) = (info(30, 9, 3), head_grid(30, 9), theme());
-    let mamba = ModelInfo { mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4 }, ..info(4, 4, 2) };
+    let mamba = ModelInfo {
+        mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4, ssm_heads: 0, conv_rows: 256 },
+        ..info(4, 4, 2)
+    };
     for (w, h) in [(0, 0), (1, 1), (2, 2), (5, 3), (12, 4), (3, 40), (200, 3)] {
         for (pattern, sorted) in [(None, false), (Some(Pattern::Induction), false), (Some(Pattern::Locality), true)] {
             let v = GridView { pattern, sorted, selected: (29, 8), scroll: 99, ..view(Some(&g), &i, &th) };

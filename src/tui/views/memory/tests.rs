@@ -29,10 +29,22 @@ fn mamba() -> ModelInfo {
     ModelInfo {
         source: "tiny-mamba".into(),
         arch: "mamba".into(),
-        mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4 },
+        mixing: Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4, ssm_heads: 0, conv_rows: 256 },
         kv_bytes_per_position: 0,
         state_bytes: 163_840,
         ..tiny("tiny-mamba", 1, None)
+    }
+}
+
+/// mamba2-130m's shape: 24 layers, 24 heads of 64, d_state 128, one B/C group: conv over 1536 + 2 × 128 rows.
+fn mamba2() -> ModelInfo {
+    ModelInfo {
+        source: "mamba2-130m".into(),
+        arch: "mamba2".into(),
+        layers: 24,
+        mixing: Mixing::StateSpace { d_inner: 1536, d_state: 128, d_conv: 4, ssm_heads: 24, conv_rows: 1792 },
+        state_bytes: 19_562_496,
+        ..mamba()
     }
 }
 
@@ -168,6 +180,30 @@ fn mamba_memory_view_is_flat() {
     let s = steps(&info, 12, 40);
     let t = draw(80, 18, MemoryView { info: &info, steps: &s, focused: false, theme: &th });
     insta::assert_snapshot!(t.backend());
+}
+
+/// Mamba-2's state: h per head, and a convolution window over x, B and C (more rows than d_inner).
+#[test]
+fn mamba2_memory_view_names_heads_and_conv_rows() {
+    let (info, th) = (mamba2(), theme());
+    let s = steps(&info, 12, 40);
+    let t = draw(80, 18, MemoryView { info: &info, steps: &s, focused: false, theme: &th });
+    insta::assert_snapshot!(t.backend());
+}
+
+/// The real Mamba-2 fixture's summary gives the UI its heads and conv rows.
+#[test]
+fn mamba2_fixture_summary_gives_heads_and_conv_rows() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mamba2");
+    let loaded = crate::model::load(dir.to_str().unwrap(), &candle_core::Device::Cpu).unwrap();
+    let info = crate::tui::worker::model_info(&loaded.model, "mamba2", "cpu");
+    let want = Mixing::StateSpace { d_inner: 128, d_state: 8, d_conv: 4, ssm_heads: 8, conv_rows: 160 };
+    assert_eq!(info.mixing, want);
+    assert_eq!(info.state_bytes, 2 * (8 * 16 * 8 + 160 * 4) * 4);
+    assert_eq!(
+        mamba().mixing,
+        Mixing::StateSpace { d_inner: 256, d_state: 16, d_conv: 4, ssm_heads: 0, conv_rows: 256 }
+    );
 }
 
 #[test]
