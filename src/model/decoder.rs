@@ -252,15 +252,7 @@ impl Attention {
             k = rope.apply(&k, pos)?;
         }
         // Capture point: post-RoPE queries and keys, position-major.
-        let cap = if capture {
-            let flat = |y: &Tensor| -> Result<Vec<f32>> {
-                let y = y.squeeze(0)?.transpose(0, 1)?.to_dtype(candle_core::DType::F32)?;
-                Ok(y.flatten_all()?.to_vec1::<f32>()?)
-            };
-            Some(LayerCapture { q: flat(&q)?, k: flat(&k)? })
-        } else {
-            None
-        };
+        let cap = if capture { Some(LayerCapture { q: position_major(&q)?, k: position_major(&k)? }) } else { None };
         let first_key = cache.start();
         let (keys, values) = cache.append(&k.squeeze(0)?, &v.squeeze(0)?)?; // (kvh, n, d)
         if x.device().is_cpu() && q.dtype() == DType::F32 {
@@ -329,6 +321,30 @@ impl Attention {
             .collect();
         Ok(Some(Tensor::from_vec(m, (t, n), dev)?))
     }
+}
+
+/// (1, heads, t, d) → (t, heads, d) as f32, position-major. On the CPU a
+/// plain copy: a decode step captures 2 × layers tiny tensors, where
+/// candle's per-op overhead would cost more than the copying.
+fn position_major(y: &Tensor) -> Result<Vec<f32>> {
+    let (_, h, t, d) = y.dims4()?;
+    if y.device().is_cpu() && y.dtype() == DType::F32 {
+        let (s, l) = y.storage_and_layout();
+        let data = cpu_f32(&s)?;
+        let st = l.stride();
+        if st[3] == 1 {
+            let mut out = Vec::with_capacity(t * h * d);
+            for r in 0..t {
+                for head in 0..h {
+                    let o = l.start_offset() + head * st[1] + r * st[2];
+                    out.extend_from_slice(&data[o..o + d]);
+                }
+            }
+            return Ok(out);
+        }
+    }
+    let y = y.squeeze(0)?.transpose(0, 1)?.to_dtype(DType::F32)?;
+    Ok(y.flatten_all()?.to_vec1::<f32>()?)
 }
 
 /// `t` itself when its rows are contiguous (the cache's views are), else a contiguous copy.

@@ -131,3 +131,25 @@ fn exp_approx_is_close() {
         assert!((a - b).abs() <= 3e-7 * b, "exp({x}): {a} vs {b}");
     }
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn avx512_exp_row_is_close() {
+    if isa_detected() != Isa::Avx512 {
+        return;
+    }
+    for start in (0..8700).step_by(BK) {
+        let mut x = [0f32; BK];
+        x.iter_mut().enumerate().for_each(|(j, x)| *x = -((start + j) as f32) / 100.0 + 1.5);
+        // SAFETY: the CPU reported avx512f.
+        let sum = unsafe { avx512::exp_row(&mut x, 1.5) };
+        let mut want = 0.0;
+        for (j, &e) in x.iter().enumerate() {
+            let y = -((start + j) as f32) / 100.0;
+            let b = if y < -87.0 { 0.0 } else { y.exp() };
+            want += b;
+            assert!((e - b).abs() <= 3e-7 * b, "exp({y}): {e} vs {b}");
+        }
+        assert!((sum - want).abs() <= 1e-6 * want.max(1e-30), "sum {sum} vs {want}");
+    }
+}
