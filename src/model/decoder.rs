@@ -179,7 +179,16 @@ impl Decoder {
         for chunk in ids.chunks(self.prefill_chunk) {
             let (x, caps) = self.forward_chunk(chunk, end, capture)?;
             if layers.is_empty() {
-                layers = caps;
+                // Room for the whole pass and for decode steps after it, so that a trace that takes
+                // these buffers over appends a step's rows without copying all the prompt's (pages
+                // never written are never resident).
+                let rows = if t > 1 { t + (t / 2).max(1024) } else { t };
+                let with_room = |x: Vec<f32>| {
+                    let mut v = Vec::with_capacity(x.len() / chunk.len() * rows);
+                    v.extend_from_slice(&x);
+                    v
+                };
+                layers = caps.into_iter().map(|c| LayerCapture { q: with_room(c.q), k: with_room(c.k) }).collect();
             } else {
                 for (all, c) in layers.iter_mut().zip(caps) {
                     all.q.extend_from_slice(&c.q);
