@@ -346,6 +346,25 @@ mod tests {
         }
     }
 
+    /// The lesson's tiler and the engine's kernel (`model::flash`, what a
+    /// prefill runs) give the same attention output.
+    #[test]
+    fn tiled_equals_the_engines_kernel() {
+        use crate::model::flash::{attend, Geometry, Keys, View};
+        let (n, d) = (300, 32);
+        let (q, k, v) = inputs(n, d);
+        for (mask, window) in [(MaskKind::Causal, None), (MaskKind::Sliding(40), Some(40))] {
+            let scale = 1.0 / (d as f32).sqrt();
+            let p = Problem { q: &q, k: &k, v: &v, d, d_v: d, scale, mask };
+            let lesson = Tiler::new(p, 32, 64, Order::QOuter).unwrap().finish();
+            let g = Geometry { heads: 1, kv_heads: 1, head_dim: d, scale, softcap: None, window };
+            let view = |data| View { data, off: 0, head_stride: n * d, row_stride: d };
+            let engine = attend(&g, view(&q), n, 0, Keys { k: view(&k), v: view(&v), n, first: 0 });
+            let diff = max_diff(&lesson, &engine);
+            assert!(diff < 1e-5, "{mask:?}: the lesson's tiler and the engine's kernel differ by {diff}");
+        }
+    }
+
     #[test]
     fn decode_queries_sit_at_the_end() {
         let (n, d) = (30, 8);
