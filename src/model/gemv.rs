@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod gemm;
+mod half_rows;
+
+pub use half_rows::{Half, HalfRows, Matrix};
 
 /// Values per quantized block.
 const QK: usize = 32;
