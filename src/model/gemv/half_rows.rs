@@ -11,6 +11,7 @@
 use super::{chunk_rows, GemvWeights, Kernel};
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -31,11 +32,13 @@ pub enum Half {
 }
 
 impl Half {
-    fn widen(self, v: u16) -> f32 {
+    /// out ← src widened: bf16 is the top half of an f32; f16 goes through
+    /// `half`'s slice conversion (F16C where the CPU has it; one value at a
+    /// time it checks the CPU on every call).
+    fn widen(self, src: &[u16], out: &mut [f32]) {
         match self {
-            // bf16 is the top half of an f32.
-            Half::Bf16 => f32::from_bits((v as u32) << 16),
-            Half::F16 => f16::from_bits(v).to_f32(),
+            Half::Bf16 => out.iter_mut().zip(src).for_each(|(o, &v)| *o = f32::from_bits((v as u32) << 16)),
+            Half::F16 => src.reinterpret_cast::<f16>().convert_to_f32_slice(out),
         }
     }
 }
@@ -82,8 +85,7 @@ impl HalfRows {
     /// Row r widened to f32. Panics if `out` is not `cols` long.
     pub fn row(&self, r: usize, out: &mut [f32]) {
         assert_eq!(out.len(), self.cols, "row: out has {} values for {} columns", out.len(), self.cols);
-        let src = &self.data[r * self.cols..(r + 1) * self.cols];
-        out.iter_mut().zip(src).for_each(|(o, &v)| *o = self.kind.widen(v));
+        self.kind.widen(&self.data[r * self.cols..(r + 1) * self.cols], out);
     }
 
     /// y[r] = Σ_c W[r,c]·x[c] (+ bias[r]); parallel over rows as `GemvWeights::gemv`.
@@ -159,9 +161,7 @@ impl HalfRows {
             wide.resize(r.len() * cols, 0.0);
             let src = &self.data[r.start * cols..r.end * cols];
             let per_task = cols * 64;
-            wide.par_chunks_mut(per_task).zip(src.par_chunks(per_task)).for_each(|(o, s)| {
-                o.iter_mut().zip(s).for_each(|(o, &v)| *o = self.kind.widen(v));
-            });
+            wide.par_chunks_mut(per_task).zip(src.par_chunks(per_task)).for_each(|(o, s)| self.kind.widen(s, o));
             let w = GemvWeights::F32 { rows: r.len(), cols, data: std::mem::take(&mut wide) };
             yb.resize(t * r.len(), 0.0);
             w.gemm(x, t, bias.map(|b| &b[r.clone()]), &mut yb);
@@ -196,18 +196,12 @@ impl<'x> Prepared<'x> {
     }
 }
 
-/// Eight running sums, so the compiler vectorises the multiply-adds.
+/// Each row widened into a scratch row, then `dot`.
 fn portable_rows(kind: Half, w: &[u16], x: &[f32], y: &mut [f32]) {
-    for (y, row) in y.iter_mut().zip(w.chunks_exact(x.len())) {
-        let mut acc = [0f32; 8];
-        let (w8, x8) = (row.chunks_exact(8), x.chunks_exact(8));
-        let tail: f32 = w8.remainder().iter().zip(x8.remainder()).map(|(&w, x)| kind.widen(w) * x).sum();
-        for (w, x) in w8.zip(x8) {
-            for i in 0..8 {
-                acc[i] += kind.widen(w[i]) * x[i];
-            }
-        }
-        *y = acc.iter().sum::<f32>() + tail;
+    let mut row = vec![0f32; x.len()];
+    for (y, w) in y.iter_mut().zip(w.chunks_exact(x.len())) {
+        kind.widen(w, &mut row);
+        *y = super::dot(&row, x);
     }
 }
 
