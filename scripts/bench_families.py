@@ -1,10 +1,13 @@
 """Issue 10's speed check: random-weight models at the Qwen3-0.6B and Pythia-160m shapes, transformers'
 eager attention with `output_attentions=True` (cached greedy decode) beside `attnviz bench` (capture on and
-off) on the same folder, same machine, same run. Folders are f32 safetensors in a temporary directory,
-deleted afterwards.
+off) on the same folder, same machine, same run. Each folder is saved once per checkpoint dtype (`--dtypes`,
+default f32 and bf16: Qwen3-0.6B ships in bf16) in a temporary directory, deleted afterwards. transformers
+loads it with dtype=float32 as the conformance fixtures do, so both sides compute in f32 on the same weight
+values; attnviz keeps bf16 / f16 matrices 16-bit in memory and widens them exactly in its kernels.
+`--torch-bf16` also times transformers computing in bf16 itself (other numbers, for reference only).
 
     pip install torch==2.15.0 transformers==5.23.0 safetensors tokenizers numpy
-    cargo build --release && python scripts/bench_families.py [qwen3|pythia ...] [--binary PATH]
+    cargo build --release && python scripts/bench_families.py [qwen3|pythia ...] [--dtypes f32,bf16] [--binary PATH]
 """
 import argparse
 import shutil
@@ -58,14 +61,18 @@ def torch_run(model, ids):
     return prefill * 1e3, NEW / (time.perf_counter() - t0)
 
 
-def bench(name, binary):
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def bench(name, dtype, binary, torch_bf16):
     fixture, cfg = SHAPES[name]()
     cfg._attn_implementation = "eager"
-    out = Path(tempfile.mkdtemp(prefix=f"{name}-random-"))
+    out = Path(tempfile.mkdtemp(prefix=f"{name}-{dtype}-random-"))
     try:
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(torch.float32).eval()
+        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").to(DTYPES[dtype]).eval()
         model.save_pretrained(out)
+        del model
         # the fixture's tokenizer: the bench only needs prompt ids and token strings
         for f in ("tokenizer.json", "tokenizer_config.json"):
             if (ROOT / "tests/fixtures" / fixture / f).exists():
@@ -73,13 +80,15 @@ def bench(name, binary):
         tok = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
         base = tok(TEXT)["input_ids"]
         ids = (base * (PROMPT // len(base) + 1))[:PROMPT]
-        torch_run(model, ids)  # warm-up
-        runs = [torch_run(model, ids) for _ in range(REPEATS)]
-        pre, tps = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-        print(f"{name}: transformers {transformers.__version__} eager + output_attentions, "
-              f"{torch.get_num_threads()} threads: prefill {PROMPT} tokens {pre:.0f} ms, decode {tps:.2f} tokens/s",
-              flush=True)
-        del model
+        for compute in [torch.float32] + ([torch.bfloat16] if torch_bf16 else []):
+            model = AutoModelForCausalLM.from_pretrained(out, dtype=compute, attn_implementation="eager").eval()
+            torch_run(model, ids)  # warm-up
+            runs = [torch_run(model, ids) for _ in range(REPEATS)]
+            pre, tps = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            print(f"{name}, {dtype} checkpoint: transformers {transformers.__version__} eager + output_attentions, "
+                  f"computing in {str(compute).removeprefix('torch.')}, {torch.get_num_threads()} threads: "
+                  f"prefill {PROMPT} tokens {pre:.0f} ms, decode {tps:.2f} tokens/s", flush=True)
+            del model
         cmd = [binary, "bench", "--model", str(out), "--prompt-tokens", str(PROMPT), "--new-tokens", str(NEW),
                "--repeats", str(REPEATS)]
         print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout, end="", flush=True)
@@ -90,11 +99,14 @@ def bench(name, binary):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("shapes", nargs="*", default=list(SHAPES))
+    ap.add_argument("--dtypes", default="f32,bf16", help="checkpoint dtypes, comma-separated: f32, bf16, f16")
+    ap.add_argument("--torch-bf16", action="store_true", help="also time transformers computing in bf16")
     ap.add_argument("--binary", default=str(ROOT / "target/release/attnviz"))
     a = ap.parse_args()
     torch.set_num_threads(2)
     for s in a.shapes:
-        bench(s, a.binary)
+        for d in a.dtypes.split(","):
+            bench(s, d, a.binary, a.torch_bf16)
 
 
 if __name__ == "__main__":

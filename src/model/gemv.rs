@@ -17,6 +17,9 @@ mod avx2;
 mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm512;
+mod half_rows;
+
+pub use half_rows::{Half, HalfRows, Matrix};
 
 /// Values per quantized block.
 const QK: usize = 32;

@@ -1,7 +1,7 @@
 //! The small building blocks of a decoder: linear maps, norms and MLPs,
 //! each loaded by its checkpoint name with its shape checked.
 
-use super::gemv::GemvWeights;
+use super::gemv::Matrix;
 use super::weights::{rows_of, Weights};
 use crate::error::Result;
 use candle_core::{DType, Device, Module, Tensor};
@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 /// y = x Wᵀ + b, with W stored (out, in) as in PyTorch's `nn.Linear`.
 /// On the CPU the weight stays in rows for the streaming kernels (quantized
-/// when it came from GGUF); elsewhere it is an ordinary tensor.
+/// when it came from GGUF, 16-bit when the checkpoint is); elsewhere it is an
+/// ordinary tensor.
 pub struct Linear {
     w: Weight,
     b: Option<Tensor>,
@@ -18,7 +19,7 @@ pub struct Linear {
 
 enum Weight {
     Tensor(Tensor),
-    Rows(Arc<GemvWeights>),
+    Rows(Matrix),
 }
 
 impl Linear {
@@ -26,7 +27,7 @@ impl Linear {
         let wname = format!("{name}.weight");
         let b = if bias { Some(w.get(&format!("{name}.bias"), &[out])?) } else { None };
         if w.device().is_cpu() {
-            Self::from_rows(w.rows(&wname, [out, inp])?, b)
+            Self::from_matrix(w.matrix(&wname, [out, inp])?, b)
         } else {
             Ok(Self { w: Weight::Tensor(w.get(&wname, &[out, inp])?), b, b_vec: None })
         }
@@ -35,13 +36,13 @@ impl Linear {
     /// From a (out, in) tensor, e.g. a slice of a fused projection.
     pub fn new(w: Tensor, b: Option<Tensor>) -> Result<Self> {
         if w.device().is_cpu() {
-            Self::from_rows(Arc::new(rows_of(&w)?), b)
+            Self::from_matrix(Matrix::Rows(Arc::new(rows_of(&w)?)), b)
         } else {
             Ok(Self { w: Weight::Tensor(w), b, b_vec: None })
         }
     }
 
-    pub fn from_rows(rows: Arc<GemvWeights>, b: Option<Tensor>) -> Result<Self> {
+    pub fn from_matrix(rows: Matrix, b: Option<Tensor>) -> Result<Self> {
         let b_vec = b.as_ref().map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
         Ok(Self { w: Weight::Rows(rows), b, b_vec })
     }
@@ -68,16 +69,16 @@ impl Linear {
 }
 
 /// Token embeddings: a lookup table (vocab, hidden). On the CPU it shares
-/// the (possibly quantized) rows with a tied output head.
+/// the (possibly quantized or 16-bit) rows with a tied output head.
 pub enum Embedding {
     Tensor(Tensor),
-    Rows(Arc<GemvWeights>),
+    Rows(Matrix),
 }
 
 impl Embedding {
     pub fn load(w: &Weights, name: &str, vocab: usize, hidden: usize) -> Result<Self> {
         Ok(if w.device().is_cpu() {
-            Embedding::Rows(w.rows(name, [vocab, hidden])?)
+            Embedding::Rows(w.matrix(name, [vocab, hidden])?)
         } else {
             Embedding::Tensor(w.get(name, &[vocab, hidden])?)
         })
@@ -101,7 +102,7 @@ impl Embedding {
     pub fn as_linear(&self) -> Result<Linear> {
         match self {
             Embedding::Tensor(e) => Linear::new(e.clone(), None),
-            Embedding::Rows(r) => Linear::from_rows(r.clone(), None),
+            Embedding::Rows(r) => Linear::from_matrix(r.clone(), None),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! token by token.
 
 mod config;
+pub mod pool;
 pub(crate) mod scan;
 
 pub use config::{MambaConfig, Naming};
@@ -23,6 +24,7 @@ use super::weights::Weights;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use scan::Dims;
+use std::sync::Arc;
 
 /// What one forward leaves behind.
 pub struct MambaForward {
@@ -35,8 +37,9 @@ pub struct MambaForward {
 /// One layer's recurrent state after a forward, and the step sizes it used.
 #[derive(Debug, Clone)]
 pub struct StateCapture {
-    /// (d_inner, d_state): h after the last fed position.
-    pub ssm: Vec<f32>,
+    /// (d_inner, d_state): h after the last fed position. Mamba-2 shares it
+    /// with the model, which then writes its next state elsewhere.
+    pub ssm: Arc<Vec<f32>>,
     /// (d_inner, d_conv): the last d_conv pre-conv x-branch inputs, newest
     /// last, zero-padded on the left while fewer have been fed.
     pub conv: Vec<f32>,
@@ -211,7 +214,11 @@ impl Mamba {
         let layers = dts
             .into_iter()
             .zip(&self.states)
-            .map(|(dt, s)| StateCapture { ssm: s.ssm.clone(), conv: s.conv.clone(), dt })
+            .map(|(dt, s)| {
+                let mut ssm = pool::take(s.ssm.len());
+                ssm.copy_from_slice(&s.ssm);
+                StateCapture { ssm: Arc::new(ssm), conv: s.conv.clone(), dt }
+            })
             .collect();
         Ok(MambaForward { logits, layers })
     }

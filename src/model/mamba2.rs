@@ -15,10 +15,11 @@ mod ssd;
 pub use config::Mamba2Config;
 
 use super::layers::{Embedding, Linear, Norm};
-use super::mamba::{scan, MambaForward, StateCapture, StateDims};
+use super::mamba::{pool, scan, MambaForward, StateCapture, StateDims};
 use super::weights::Weights;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+use std::sync::Arc;
 
 struct Mixer {
     in_proj: Linear,          // (d_inner + conv_dim + heads, d_model): z, then x B C, then Δ
@@ -36,10 +37,12 @@ struct Layer {
     mixer: Mixer,
 }
 
-#[derive(Clone)]
+/// A layer's state. A capture shares `ssm` with the trace instead of copying
+/// it (19.6 MB a step at the 130m shape); while shared, the next state is
+/// written into a recycled buffer rather than in place.
 struct State {
-    ssm: Vec<f32>,  // (heads, head_dim, d_state)
-    conv: Vec<f32>, // (conv_dim, d_conv)
+    ssm: Arc<Vec<f32>>, // (heads, head_dim, d_state)
+    conv: Vec<f32>,     // (conv_dim, d_conv)
 }
 
 pub struct Mamba2 {
@@ -111,8 +114,19 @@ impl Mamba2 {
         self.fed
     }
 
+    /// Back to zero states, reusing their memory (fresh memory costs page faults).
     pub fn reset(&mut self) {
-        self.states = fresh_states(&self.cfg);
+        for s in &mut self.states {
+            match Arc::get_mut(&mut s.ssm) {
+                Some(h) => h.fill(0.0),
+                None => {
+                    let mut h = pool::take(s.ssm.len());
+                    h.fill(0.0);
+                    s.ssm = Arc::new(h);
+                }
+            }
+            s.conv.fill(0.0);
+        }
         self.fed = 0;
     }
 
@@ -137,7 +151,7 @@ impl Mamba2 {
         let layers = dts
             .into_iter()
             .zip(&self.states)
-            .map(|(dt, s)| StateCapture { ssm: s.ssm.clone(), conv: s.conv.clone(), dt })
+            .map(|(dt, s)| StateCapture { ssm: Arc::clone(&s.ssm), conv: s.conv.clone(), dt })
             .collect();
         Ok(MambaForward { logits, layers })
     }
@@ -158,8 +172,9 @@ impl Mamba2 {
 }
 
 fn fresh_states(cfg: &Mamba2Config) -> Vec<State> {
-    let s = State { ssm: vec![0.0; cfg.d_inner * cfg.d_state], conv: vec![0.0; cfg.conv_dim() * cfg.d_conv] };
-    vec![s; cfg.n_layer]
+    let fresh =
+        || State { ssm: Arc::new(vec![0.0; cfg.d_inner * cfg.d_state]), conv: vec![0.0; cfg.conv_dim() * cfg.d_conv] };
+    (0..cfg.n_layer).map(|_| fresh()).collect()
 }
 
 impl Mamba2Config {
@@ -201,7 +216,14 @@ impl Mixer {
 
         let dims = ssd::Dims { t, heads: nh, head_dim: cfg.head_dim, d_state: cfg.d_state, groups: cfg.n_groups };
         let mut y = vec![0f32; t * di];
-        ssd::scan(dims, &mut state.ssm, &self.a, &u, &dt, &self.d, &mut y);
+        if let Some(h) = Arc::get_mut(&mut state.ssm) {
+            ssd::scan(dims, None, h, &self.a, &u, &dt, &self.d, &mut y);
+        } else {
+            // A trace holds the current state: leave it, write the next one elsewhere.
+            let mut next = pool::take(state.ssm.len());
+            ssd::scan(dims, Some(&state.ssm), &mut next, &self.a, &u, &dt, &self.d, &mut y);
+            state.ssm = Arc::new(next);
+        }
         ssd::gated_norm(&mut y, &z, &self.norm_w, di / cfg.n_groups, cfg.eps as f32);
         let y = Tensor::from_vec(y, (t, di), &Device::Cpu)?.to_device(dev)?.to_dtype(h.dtype())?;
         Ok((self.out_proj.forward(&y)?, dt))

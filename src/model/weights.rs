@@ -4,7 +4,7 @@
 //! needed). Every lookup checks the shape the config expects and names the
 //! tensor and file when something is wrong.
 
-use super::gemv::GemvWeights;
+use super::gemv::{GemvWeights, HalfRows, Matrix};
 use crate::error::{Error, Result};
 use candle_core::pickle::PthTensors;
 use candle_core::safetensors::{MmapedSafetensors, SliceSafetensors};
@@ -162,6 +162,21 @@ impl Weights {
         Ok(Arc::new(rows_of(&t)?))
     }
 
+    /// The matrix `name` (rows, cols) for the CPU kernels, as `rows` gives it,
+    /// except that a bf16 or f16 safetensors / PyTorch matrix stays 16-bit
+    /// when the model computes in f32 (`HalfRows`: widened exactly in the kernels).
+    pub fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Matrix> {
+        if self.dtype != DType::F32 || !self.device.is_cpu() || self.rows.contains_key(name) {
+            return Ok(Matrix::Rows(self.rows(name, shape)?));
+        }
+        let (t, file) = self.fetch_stored(name)?;
+        self.check(name, t.dims(), &shape, file)?;
+        Ok(match HalfRows::from_tensor(&t)? {
+            Some(h) => Matrix::Half(Arc::new(h)),
+            None => Matrix::Rows(Arc::new(rows_of(&t)?)),
+        })
+    }
+
     fn check(&self, name: &str, got: &[usize], want: &[usize], file: &Path) -> Result<()> {
         if got == want {
             return Ok(());
@@ -170,14 +185,21 @@ impl Weights {
     }
 
     fn fetch(&self, name: &str) -> Result<(Tensor, &Path)> {
+        let (t, file) = self.fetch_stored(name)?;
+        let t =
+            t.to_dtype(self.dtype).map_err(|e| Error::bad_file(file, format!("tensor {name}: {}", one_line(&e))))?;
+        Ok((t, file))
+    }
+
+    /// The tensor on the device in the dtype it is stored in.
+    fn fetch_stored(&self, name: &str) -> Result<(Tensor, &Path)> {
         if let Some(t) = self.map.get(name) {
-            let t = t.to_device(&self.device)?.to_dtype(self.dtype)?;
-            return Ok((t, &self.origin));
+            return Ok((t.to_device(&self.device)?, &self.origin));
         }
         for (path, st) in &self.files {
             let bad = |e: candle_core::Error| Error::bad_file(path, format!("tensor {name}: {}", one_line(&e)));
             if let Some(t) = st.load(name, &self.device).map_err(bad)? {
-                return Ok((t.to_dtype(self.dtype).map_err(bad)?, path));
+                return Ok((t, path));
             }
         }
         Err(Error::Weights(format!("tensor {name} is missing from {}", self.origin.display())))

@@ -3,9 +3,12 @@
 //! layers × d_inner × (d_state + d_conv) floats per step, so a long run keeps
 //! a thinned history within a byte budget — every other step is dropped when
 //! it fills — while the newest step is always kept exactly. Steps are kept
-//! as the worker sent them (moved, not copied), which keeps capture cheap.
+//! as the worker sent them (moved or shared, not copied), which keeps capture
+//! cheap; the SSM buffers of dropped steps go back to `mamba::pool` for the
+//! model's next states (fresh memory costs page faults).
 
-use crate::model::mamba::{StateCapture, StateDims};
+use crate::model::mamba::{pool, StateCapture, StateDims};
+use std::sync::Arc;
 
 /// History budget for SSM + conv states.
 const STATE_BUDGET_BYTES: usize = 512 << 20;
@@ -84,11 +87,25 @@ impl StateTrace {
             i % 2 == 1
         });
         let mut i = 0;
-        self.states.retain(|_| {
+        self.states.retain_mut(|layers| {
             i += 1;
+            if i % 2 == 0 {
+                recycle(layers.drain(..));
+            }
             i % 2 == 1
         });
     }
+}
+
+impl Drop for StateTrace {
+    fn drop(&mut self) {
+        recycle(self.states.drain(..).flatten());
+    }
+}
+
+/// SSM buffers no one else holds go back to the pool.
+fn recycle(caps: impl Iterator<Item = StateCapture>) {
+    caps.filter_map(|c| Arc::try_unwrap(c.ssm).ok()).for_each(pool::give);
 }
 
 #[cfg(test)]
@@ -111,7 +128,7 @@ mod tests {
         let mut t = StateTrace::with_max_steps(&c, 4);
         for s in 0..11 {
             let v = s as f32;
-            let cap = StateCapture { ssm: vec![v; 8], conv: vec![v; 8], dt: vec![v; 4] };
+            let cap = StateCapture { ssm: Arc::new(vec![v; 8]), conv: vec![v; 8], dt: vec![v; 4] };
             t.push(s, vec![cap]);
             assert_eq!(*t.steps.last().unwrap(), s);
             assert!(t.steps.len() <= 4);

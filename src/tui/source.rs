@@ -76,7 +76,7 @@ impl Source for Trace {
 
     fn state(&self, layer: usize, held: usize) -> Result<(Vec<f32>, Vec<f32>)> {
         let s = self.state.as_ref().and_then(|s| s.states.get(held)).and_then(|l| l.get(layer));
-        s.map(|c| (c.ssm.clone(), c.conv.clone()))
+        s.map(|c| (c.ssm.to_vec(), c.conv.clone()))
             .ok_or_else(|| Error::Usage(format!("no state for layer {layer} at held step {held}")))
     }
 

@@ -60,3 +60,31 @@ fn bad_ids_are_one_line() {
     assert_eq!(m.forward(&[400], false).err().unwrap().to_string().lines().count(), 1);
     assert!(m.forward(&[], false).is_err());
 }
+
+#[test]
+fn shared_states_are_never_written_and_change_nothing() {
+    // Holding captures makes the model write each next state into a recycled
+    // (here: NaN-filled) buffer; dropping them lets it write in place. Both
+    // must give the same bits, and a held capture must keep its values.
+    let ids: Vec<u32> = (0..9).map(|i| (i * 53 % 400) as u32).collect();
+    let (mut held, mut dropped) = (load(), load());
+    let len = held.cfg.d_inner * held.cfg.d_state;
+    let mut kept = vec![];
+    for (i, id) in ids.iter().enumerate() {
+        (0..4).for_each(|_| pool::give(vec![f32::NAN; len]));
+        let a = held.forward(&[*id], true).unwrap();
+        let b = dropped.forward(&[*id], i % 3 == 0).unwrap();
+        assert_eq!(a.logits, b.logits);
+        for (cap, s) in a.layers.iter().zip(&held.states) {
+            assert!(Arc::ptr_eq(&cap.ssm, &s.ssm) && cap.conv == s.conv);
+        }
+        for (cap, s) in b.layers.iter().zip(&dropped.states) {
+            assert_eq!(cap.ssm, s.ssm);
+        }
+        let copy: Vec<Vec<f32>> = a.layers.iter().map(|l| l.ssm.to_vec()).collect();
+        kept.push((a, copy));
+    }
+    for (f, copy) in &kept {
+        assert!(f.layers.iter().zip(copy).all(|(l, c)| *l.ssm == *c));
+    }
+}
