@@ -1,3 +1,5 @@
+//! The 16-bit kernels against f64 sums of the widened weights, and `gemm` against the f32 kernel.
+
 use super::super::tests::{kernels, max_rel, Rng};
 use super::*;
 use candle_core::Device;
