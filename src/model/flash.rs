@@ -215,7 +215,7 @@ fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// dimensions in whole vectors; the caller runs with avx512f).
 #[inline(always)]
 fn block_kernel<const F: bool, const X: bool>(b: &Block) -> Partial {
-    let wide = X && b.g.head_dim % 16 == 0;
+    let wide = X && b.g.head_dim.is_multiple_of(16);
     let (g, d, keys) = (b.g, b.g.head_dim, b.keys);
     let nq = b.rows.len();
     let pos_of = |i: usize| b.pos + (b.rows.start + i) / b.group;

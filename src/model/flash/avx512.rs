@@ -60,7 +60,7 @@ pub(super) unsafe fn accumulate(
     d: usize,
     out: &mut [f32],
 ) {
-    assert!(d % 16 == 0 && out.len() >= BQ * d && len <= BK && nq <= BQ, "accumulate: bad shapes");
+    assert!(d.is_multiple_of(16) && out.len() >= BQ * d && len <= BK && nq <= BQ, "accumulate: bad shapes");
     let rows: [&[f32]; BK] = std::array::from_fn(|j| if j < len { v.row(kv, c0 + j, d) } else { &[] });
     let rows = &rows[..len];
     for col in (0..d).step_by(64) {

@@ -1,7 +1,7 @@
 //! `gemm`'s microkernel with AVX-512: a packed block of XB = 16 input rows is
 //! one vector, so each weight row's sums for the block are one accumulator;
-//! 32 registers leave room for 12 weight rows (12 FMA chains, enough to
-//! cover the FMA latency) where AVX2 takes 6.
+//! 32 registers leave room for 12 weight rows × two blocks (24 FMA chains,
+//! each weight broadcast feeding two) where AVX2 takes 6 rows × one block.
 
 use super::gemm::XB;
 use std::arch::x86_64::*;
@@ -11,36 +11,25 @@ pub(super) fn detected() -> bool {
 }
 
 /// out[k][i] = Σ_c w[k·n + c]·xp[c·XB + i] for R weight rows (row-major,
-/// n = cols) and all XB rows of a packed block. With U = 2, two sets of
-/// accumulators take alternate columns (for R too small to hide the latency).
+/// n = cols) and all XB rows of a packed block. Each sum is one FMA chain
+/// over c, as in `panel_two`, so a value does not depend on how rows were
+/// grouped (short groups, at the ends of bands, lose some speed only).
 /// SAFETY: the CPU has avx512f.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn panel<const R: usize, const U: usize>(w: &[f32], xp: &[f32], n: usize, out: &mut [[f32; XB]]) {
+pub(super) unsafe fn panel<const R: usize>(w: &[f32], xp: &[f32], n: usize, out: &mut [[f32; XB]]) {
     assert!(w.len() >= R * n && xp.len() >= XB * n && out.len() >= R, "panel: short slices");
     let (wp, xq) = (w.as_ptr(), xp.as_ptr());
-    let mut acc = [[_mm512_setzero_ps(); R]; U];
-    let nu = n / U * U;
-    let column = |c: usize, acc: &mut [__m512; R]| {
+    let mut acc = [_mm512_setzero_ps(); R];
+    for c in 0..n {
         // SAFETY: c < n: inside xp's first n·XB values and w's first R rows.
         let xv = unsafe { _mm512_loadu_ps(xq.add(c * XB)) };
         for (k, a) in acc.iter_mut().enumerate() {
             *a = _mm512_fmadd_ps(_mm512_set1_ps(unsafe { *wp.add(k * n + c) }), xv, *a);
         }
-    };
-    let mut c = 0;
-    while c < nu {
-        for (u, acc) in acc.iter_mut().enumerate() {
-            column(c + u, acc);
-        }
-        c += U;
     }
-    for c in nu..n {
-        column(c, &mut acc[0]);
-    }
-    for (k, out) in out.iter_mut().take(R).enumerate() {
-        let sum = acc[1..].iter().fold(acc[0][k], |s, a| _mm512_add_ps(s, a[k]));
+    for (out, a) in out.iter_mut().zip(&acc) {
         // SAFETY: XB = 16 floats = one vector.
-        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sum) };
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *a) };
     }
 }
 
@@ -56,10 +45,11 @@ pub(super) unsafe fn panel_two<const R: usize>(w: &[f32], xp: &[f32], n: usize, 
     for c in 0..n {
         // SAFETY: c < n: inside both blocks and w's first R rows.
         let (a, b) = unsafe { (_mm512_loadu_ps(x0.add(c * XB)), _mm512_loadu_ps(x1.add(c * XB))) };
-        for k in 0..R {
+        let [first, second] = &mut acc;
+        for (k, (s0, s1)) in first.iter_mut().zip(second.iter_mut()).enumerate() {
             let wv = _mm512_set1_ps(unsafe { *wp.add(k * n + c) });
-            acc[0][k] = _mm512_fmadd_ps(wv, a, acc[0][k]);
-            acc[1][k] = _mm512_fmadd_ps(wv, b, acc[1][k]);
+            *s0 = _mm512_fmadd_ps(wv, a, *s0);
+            *s1 = _mm512_fmadd_ps(wv, b, *s1);
         }
     }
     for (h, acc) in acc.iter().enumerate() {
