@@ -275,3 +275,20 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("--device cuda") && err.contains("--features cuda"), "{err}");
 }
+
+/// `heads` scores every family with attention through the same code (no family names outside the
+/// model layer): one row per layer and head; Mamba-2 has none and says so in one line.
+#[test]
+fn heads_scores_every_attention_family() {
+    for (case, layers) in [("qwen3", 2), ("gpt_neox", 2), ("gemma2", 2), ("gemma3_text", 3), ("phi3", 2)] {
+        let dir = fixtures().join(case);
+        let (code, out, err) = attnviz(&["heads", "--model", dir.to_str().unwrap()], &[]);
+        assert_eq!(code, 0, "{case}: {err}");
+        let rows =
+            out.lines().filter(|l| l.split_whitespace().count() == 7 && l.trim_start().starts_with(char::is_numeric));
+        assert_eq!(rows.count(), layers * 4, "{case}:\n{out}");
+    }
+    let dir = fixtures().join("mamba2");
+    let msg = error_line(&["heads", "--model", dir.to_str().unwrap()], &[]);
+    assert!(msg.contains("has no attention heads"), "{msg}");
+}

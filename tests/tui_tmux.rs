@@ -98,6 +98,28 @@ fn paused_start_single_steps_then_resumes_and_regenerates() {
     t.quit();
 }
 
+/// Every new family in the explorer through the same views: attention maps for the transformers,
+/// the state view for Mamba and Mamba-2.
+#[test]
+fn the_explorer_runs_every_family() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let groups = [["gemma2", "qwen3", "phi3", "mamba2"], ["gpt_neox", "gemma3_text", "qwen2_bias", "mamba"]];
+    for (i, cases) in groups.into_iter().enumerate() {
+        let t = Tmux::start(&format!("families{i}"), 200, 50);
+        // Short names in the pane titles: links in the session's folder.
+        for c in cases {
+            std::os::unix::fs::symlink(fixtures.join(c), t.path().join(c)).unwrap();
+        }
+        let list: Vec<String> = cases.iter().map(|c| format!("./{c}")).collect();
+        t.run(&format!("{} --compare {} --max-new-tokens 4", bin(), list.join(",")));
+        t.wait_for("every pane to finish and draw", Duration::from_secs(60), |s| {
+            let maps = s.matches("· Attention · L0 H0").count() == 3 && s.matches("= 0.").count() == 3;
+            status_line(s).contains("done (") && maps && s.contains("state · layer 0")
+        });
+        t.quit();
+    }
+}
+
 #[test]
 fn a_model_that_fails_to_load_is_shown_and_the_rest_runs() {
     let t = Tmux::start("broken", 160, 40);
