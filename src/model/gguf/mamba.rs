@@ -71,7 +71,18 @@ impl Gguf {
         device: &Device,
         dtype: DType,
     ) -> Result<Weights> {
-        for (name, want) in expected(cfg, self.content.tensor_infos.contains_key("output.weight")) {
+        self.check_shapes(path, expected(cfg, self.content.tensor_infos.contains_key("output.weight")))?;
+        let conv = vec![cfg.d_inner, 1, cfg.d_conv];
+        self.tensors(file, path, device, dtype, |name| {
+            let hf = hf_name(name)?;
+            let reshape = hf.ends_with("conv1d.weight").then(|| conv.clone());
+            Some(Target { name: hf, rows: Rows::AsStored, reshape, map: None })
+        })
+    }
+
+    /// Each tensor is present with the shape the metadata implies (named as in the file).
+    pub(super) fn check_shapes(&self, path: &Path, expected: Vec<(String, Vec<usize>)>) -> Result<()> {
+        for (name, want) in expected {
             let got = self.dims(path, &name)?;
             if got != want {
                 return Err(Error::Weights(format!(
@@ -80,12 +91,7 @@ impl Gguf {
                 )));
             }
         }
-        let conv = vec![cfg.d_inner, 1, cfg.d_conv];
-        self.tensors(file, path, device, dtype, |name| {
-            let hf = hf_name(name)?;
-            let reshape = hf.ends_with("conv1d.weight").then(|| conv.clone());
-            Some(Target { name: hf, rows: Rows::AsStored, reshape, map: None })
-        })
+        Ok(())
     }
 
     /// A tensor's shape, outermost first (as PyTorch writes it).
@@ -127,15 +133,19 @@ fn expected(c: &MambaConfig, untied: bool) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// llama.cpp's Mamba tensor name → transformers' (None for tensors not used).
-fn hf_name(name: &str) -> Option<String> {
-    let fixed = match name {
+/// llama.cpp's names of the tensors outside the layers → transformers' (Mamba and Mamba-2).
+pub(super) fn outer_name(name: &str) -> Option<&'static str> {
+    match name {
         "token_embd.weight" => Some("backbone.embeddings.weight"),
         "output_norm.weight" => Some("backbone.norm_f.weight"),
         "output.weight" => Some("lm_head.weight"),
         _ => None,
-    };
-    if let Some(f) = fixed {
+    }
+}
+
+/// llama.cpp's Mamba tensor name → transformers' (None for tensors not used).
+fn hf_name(name: &str) -> Option<String> {
+    if let Some(f) = outer_name(name) {
         return Some(f.to_string());
     }
     let (layer, part) = name.strip_prefix("blk.")?.split_once('.')?;

@@ -73,15 +73,7 @@ impl Gguf {
         device: &Device,
         dtype: DType,
     ) -> Result<Weights> {
-        for (name, want) in expected(cfg, self.content.tensor_infos.contains_key("output.weight")) {
-            let got = self.dims(path, &name)?;
-            if got != want {
-                return Err(Error::Weights(format!(
-                    "{name} in {} has shape {got:?} but the GGUF metadata implies {want:?}",
-                    path.display()
-                )));
-            }
-        }
+        self.check_shapes(path, expected(cfg, self.content.tensor_infos.contains_key("output.weight")))?;
         let (h, di, cd, k) = (cfg.heads, cfg.d_inner, cfg.conv_dim(), cfg.d_conv);
         self.tensors(file, path, device, dtype, |name| {
             let hf = hf_name(name)?;
@@ -133,13 +125,7 @@ fn expected(c: &Mamba2Config, untied: bool) -> Vec<(String, Vec<usize>)> {
 
 /// llama.cpp's Mamba-2 tensor name → transformers' (None for tensors not used).
 fn hf_name(name: &str) -> Option<String> {
-    let fixed = match name {
-        "token_embd.weight" => Some("backbone.embeddings.weight"),
-        "output_norm.weight" => Some("backbone.norm_f.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(f) = fixed {
+    if let Some(f) = super::mamba::outer_name(name) {
         return Some(f.to_string());
     }
     let (layer, part) = name.strip_prefix("blk.")?.split_once('.')?;
