@@ -30,22 +30,6 @@ fn load_with(j: &Value) -> attnviz::Result<Mamba2> {
     Mamba2::load(Mamba2Config::from_json(j)?, &w)
 }
 
-/// Row `i` of a reference tensor whose first axis is the step.
-fn row<'a>(r: &'a StFile, name: &str, i: usize) -> (Vec<usize>, &'a [f32]) {
-    let (shape, data) = r.f32(name);
-    let len: usize = shape[1..].iter().product();
-    (shape[1..].to_vec(), &data[i * len..(i + 1) * len])
-}
-
-fn diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0
-}
-
 #[derive(Default, Debug)]
 struct Worst {
     logits: f32,
@@ -66,20 +50,20 @@ fn check_ref(k: usize) -> Worst {
         let fed = if s == 0 { &tokens[..t] } else { &tokens[t + s - 1..t + s] };
         let f = m.forward(fed, true).unwrap();
         assert_eq!(m.position(), t + s);
-        let (_, want) = row(&r, "logits", s);
-        worst.logits = worst.logits.max(diff(&f.logits, want));
+        let (_, want) = r.step_row("logits", s);
+        worst.logits = worst.logits.max(max_abs_diff(&f.logits, want));
         assert!(worst.logits < LOGITS_TOL, "ref_{k} step {s}: logits differ by {}", worst.logits);
         assert_eq!(argmax(&f.logits), tokens[t + s] as usize, "ref_{k} step {s}: greedy token");
         for (l, cap) in f.layers.iter().enumerate() {
-            let (shape, ssm) = row(&r, &format!("ssm.L{l}"), s);
+            let (shape, ssm) = r.step_row(&format!("ssm.L{l}"), s);
             assert_eq!(shape, [c.heads, c.head_dim, c.d_state]);
-            worst.ssm = worst.ssm.max(diff(&cap.ssm, ssm));
-            let (shape, conv) = row(&r, &format!("conv.L{l}"), s);
+            worst.ssm = worst.ssm.max(max_abs_diff(&cap.ssm, ssm));
+            let (shape, conv) = r.step_row(&format!("conv.L{l}"), s);
             assert_eq!(shape, [c.conv_dim(), c.d_conv]);
-            worst.conv = worst.conv.max(diff(&cap.conv, conv));
+            worst.conv = worst.conv.max(max_abs_diff(&cap.conv, conv));
             let (shape, dt) = r.f32(&format!("dt.L{l}"));
             assert_eq!(shape, &[t + n - 1, c.heads]);
-            worst.dt = worst.dt.max(diff(&cap.dt, &dt[dt_pos * c.heads..(dt_pos + fed.len()) * c.heads]));
+            worst.dt = worst.dt.max(max_abs_diff(&cap.dt, &dt[dt_pos * c.heads..(dt_pos + fed.len()) * c.heads]));
             assert!(
                 worst.ssm < STATE_TOL && worst.conv < STATE_TOL && worst.dt < STATE_TOL,
                 "ref_{k} step {s} layer {l}: {worst:?}"
@@ -130,14 +114,14 @@ fn capture_writes_the_reference_states() {
         for s in 0..n {
             let ssm = f.ssm(l, s).unwrap();
             assert_eq!(ssm.len(), di * ds); // the UI reads h as d_inner × d_state
-            assert!(diff(&ssm, row(&r, &format!("ssm.L{l}"), s).1) < STATE_TOL);
-            assert!(diff(&f.conv(l, s).unwrap(), row(&r, &format!("conv.L{l}"), s).1) < STATE_TOL);
-            assert!(diff(&f.logits(s).unwrap(), row(&r, "logits", s).1) < LOGITS_TOL);
+            assert!(max_abs_diff(&ssm, r.step_row(&format!("ssm.L{l}"), s).1) < STATE_TOL);
+            assert!(max_abs_diff(&f.conv(l, s).unwrap(), r.step_row(&format!("conv.L{l}"), s).1) < STATE_TOL);
+            assert!(max_abs_diff(&f.logits(s).unwrap(), r.step_row("logits", s).1) < LOGITS_TOL);
         }
         assert_eq!(st.f32(&format!("ssm.L{l}")).0, r.f32(&format!("ssm.L{l}")).0);
         assert_eq!(st.f32(&format!("conv.L{l}")).0, r.f32(&format!("conv.L{l}")).0);
         assert_eq!(st.f32(&format!("dt.L{l}")).0, r.f32(&format!("dt.L{l}")).0);
-        assert!(diff(&f.dt(l).unwrap(), &r.f32(&format!("dt.L{l}")).1) < STATE_TOL);
+        assert!(max_abs_diff(&f.dt(l).unwrap(), &r.f32(&format!("dt.L{l}")).1) < STATE_TOL);
     }
 }
 

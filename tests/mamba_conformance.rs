@@ -37,22 +37,6 @@ fn load(case: &str) -> Mamba {
     load_with(&dir, &config_json(&dir)).unwrap()
 }
 
-/// Row `i` of a reference tensor whose first axis is the step.
-fn row<'a>(r: &'a StFile, name: &str, i: usize) -> (Vec<usize>, &'a [f32]) {
-    let (shape, data) = r.f32(name);
-    let len: usize = shape[1..].iter().product();
-    (shape[1..].to_vec(), &data[i * len..(i + 1) * len])
-}
-
-fn diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0
-}
-
 #[derive(Default, Debug)]
 struct Worst {
     logits: f32,
@@ -75,21 +59,21 @@ fn check_ref(k: usize) -> Worst {
         let fed = if s == 0 { &tokens[..t] } else { &tokens[t + s - 1..t + s] };
         let f = m.forward(fed, true).unwrap();
         assert_eq!(m.position(), t + s);
-        let (_, want) = row(&r, "logits", s);
-        worst.logits = worst.logits.max(diff(&f.logits, want));
+        let (_, want) = r.step_row("logits", s);
+        worst.logits = worst.logits.max(max_abs_diff(&f.logits, want));
         assert!(worst.logits < LOGITS_TOL, "ref_{k} step {s}: logits differ by {}", worst.logits);
         assert_eq!(argmax(&f.logits), tokens[t + s] as usize, "ref_{k} step {s}: greedy token");
         assert_eq!(f.layers.len(), m.config().n_layer);
         for (l, cap) in f.layers.iter().enumerate() {
-            let (shape, ssm) = row(&r, &format!("ssm.L{l}"), s);
+            let (shape, ssm) = r.step_row(&format!("ssm.L{l}"), s);
             assert_eq!(shape, [di, ds]);
-            worst.ssm = worst.ssm.max(diff(&cap.ssm, ssm));
-            let (shape, conv) = row(&r, &format!("conv.L{l}"), s);
+            worst.ssm = worst.ssm.max(max_abs_diff(&cap.ssm, ssm));
+            let (shape, conv) = r.step_row(&format!("conv.L{l}"), s);
             assert_eq!(shape, [di, dc]);
-            worst.conv = worst.conv.max(diff(&cap.conv, conv));
+            worst.conv = worst.conv.max(max_abs_diff(&cap.conv, conv));
             let (shape, dt) = r.f32(&format!("dt.L{l}"));
             assert_eq!(shape, &[t + n - 1, di]);
-            worst.dt = worst.dt.max(diff(&cap.dt, &dt[dt_pos * di..(dt_pos + fed.len()) * di]));
+            worst.dt = worst.dt.max(max_abs_diff(&cap.dt, &dt[dt_pos * di..(dt_pos + fed.len()) * di]));
             assert!(
                 worst.ssm < STATE_TOL && worst.conv < STATE_TOL && worst.dt < STATE_TOL,
                 "ref_{k} step {s} layer {l}: {worst:?}"

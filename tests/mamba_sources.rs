@@ -42,22 +42,6 @@ fn ref_tokens(r: &StFile) -> (Vec<u32>, usize, usize) {
     (tokens, r.meta_usize("prompt_len"), r.meta_usize("max_new_tokens"))
 }
 
-/// Row `s` of a reference tensor whose first axis is the step.
-fn row<'a>(r: &'a StFile, name: &str, s: usize) -> &'a [f32] {
-    let (shape, data) = r.f32(name);
-    let len: usize = shape[1..].iter().product();
-    &data[s * len..(s + 1) * len]
-}
-
-fn diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn argmax(v: &[f32]) -> u32 {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32
-}
-
 #[derive(Default, Debug)]
 struct Worst {
     logits: f32,
@@ -76,13 +60,13 @@ fn against_ref(m: &mut Mamba, k: usize) -> Worst {
     for s in 0..n {
         let fed = if s == 0 { &tokens[..t] } else { &tokens[t + s - 1..t + s] };
         let f = m.forward(fed, true).unwrap();
-        worst.logits = worst.logits.max(diff(&f.logits, row(&r, "logits", s)));
-        assert_eq!(argmax(&f.logits), tokens[t + s], "ref_{k} step {s}: greedy token");
+        worst.logits = worst.logits.max(max_abs_diff(&f.logits, r.step_row("logits", s).1));
+        assert_eq!(argmax(&f.logits), tokens[t + s] as usize, "ref_{k} step {s}: greedy token");
         for (l, cap) in f.layers.iter().enumerate() {
-            worst.ssm = worst.ssm.max(diff(&cap.ssm, row(&r, &format!("ssm.L{l}"), s)));
-            worst.conv = worst.conv.max(diff(&cap.conv, row(&r, &format!("conv.L{l}"), s)));
+            worst.ssm = worst.ssm.max(max_abs_diff(&cap.ssm, r.step_row(&format!("ssm.L{l}"), s).1));
+            worst.conv = worst.conv.max(max_abs_diff(&cap.conv, r.step_row(&format!("conv.L{l}"), s).1));
             let dt = &r.f32(&format!("dt.L{l}")).1[dt_pos * di..(dt_pos + fed.len()) * di];
-            worst.dt = worst.dt.max(diff(&cap.dt, dt));
+            worst.dt = worst.dt.max(max_abs_diff(&cap.dt, dt));
         }
         dt_pos += fed.len();
     }
@@ -117,9 +101,13 @@ fn gguf_f32_equals_safetensors_in_this_engine() {
     let mut worst = (0f32, 0f32);
     for (i, fed) in std::iter::once(&tokens[..t]).chain(tokens[t..].chunks(1)).enumerate() {
         let (a, b) = (g.forward(fed, true).unwrap(), st.forward(fed, true).unwrap());
-        worst.0 = worst.0.max(diff(&a.logits, &b.logits));
+        worst.0 = worst.0.max(max_abs_diff(&a.logits, &b.logits));
         for (x, y) in a.layers.iter().zip(&b.layers) {
-            worst.1 = worst.1.max(diff(&x.ssm, &y.ssm)).max(diff(&x.conv, &y.conv)).max(diff(&x.dt, &y.dt));
+            worst.1 = worst
+                .1
+                .max(max_abs_diff(&x.ssm, &y.ssm))
+                .max(max_abs_diff(&x.conv, &y.conv))
+                .max(max_abs_diff(&x.dt, &y.dt));
         }
         assert!(worst.0 < 1e-5 && worst.1 < 1e-5, "step {i}: {worst:?}");
     }
@@ -183,11 +171,11 @@ fn gguf_q8_0_matches_transformers_on_its_dequantized_weights() {
         for s in 0..n {
             let fed = if s == 0 { &tokens[..t] } else { &tokens[t + s - 1..t + s] };
             let f = m.forward(fed, false).unwrap();
-            let want = row(&q8, &format!("logits_{k}"), s);
-            worst = worst.max(diff(&f.logits, want));
+            let want = q8.step_row(&format!("logits_{k}"), s).1;
+            worst = worst.max(max_abs_diff(&f.logits, want));
             assert_eq!(argmax(&f.logits), argmax(want), "ref_{k} step {s}: greedy token");
-            vs_f32 = vs_f32.max(diff(&f.logits, row(&r, "logits", s)));
-            same_as_f32 += usize::from(argmax(&f.logits) == tokens[t + s]);
+            vs_f32 = vs_f32.max(max_abs_diff(&f.logits, r.step_row("logits", s).1));
+            same_as_f32 += usize::from(argmax(&f.logits) == tokens[t + s] as usize);
         }
         eprintln!(
             "mamba-q8_0.gguf ref_{k}: logits max |diff| {worst:e} vs transformers on the dequantized weights; \
@@ -237,7 +225,7 @@ fn sharded_pytorch_bin_transformer_is_identical_to_safetensors() {
             assert_eq!((&x.q, &x.k), (&y.q, &y.k), "step {i}: queries and keys");
         }
         if let Some(&want) = tokens.get(t + i) {
-            assert_eq!(argmax(la), want, "step {i}: greedy token");
+            assert_eq!(argmax(la), want as usize, "step {i}: greedy token");
         }
     }
 }

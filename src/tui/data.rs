@@ -95,6 +95,30 @@ pub struct ModelInfo {
     pub state_bytes: usize,
 }
 
+#[cfg(test)]
+impl ModelInfo {
+    /// A Llama-like transformer for tests: f32 cache, no window, context 512.
+    pub fn for_test(source: &str, layers: usize, heads: usize, kv_heads: usize, head_dim: usize) -> ModelInfo {
+        ModelInfo {
+            source: source.into(),
+            arch: "llama".into(),
+            layers,
+            mixing: Mixing::Attention {
+                heads,
+                kv_heads,
+                head_dim,
+                kv_head_of: (0..heads).map(|h| h / (heads / kv_heads)).collect(),
+                windows: vec![None; layers],
+            },
+            max_positions: 512,
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            kv_bytes_per_position: 2 * kv_heads * head_dim * 4,
+            state_bytes: 0,
+        }
+    }
+}
+
 impl ModelInfo {
     pub fn heads(&self) -> usize {
         match &self.mixing {

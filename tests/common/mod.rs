@@ -55,6 +55,13 @@ impl StFile {
         self.i64s.get(name).unwrap_or_else(|| panic!("tensor {name} missing"))
     }
 
+    /// Row `i` of a tensor whose first axis is the step, with the row's shape.
+    pub fn step_row(&self, name: &str, i: usize) -> (Vec<usize>, &[f32]) {
+        let (shape, data) = self.f32(name);
+        let len: usize = shape[1..].iter().product();
+        (shape[1..].to_vec(), &data[i * len..(i + 1) * len])
+    }
+
     pub fn meta_usize(&self, key: &str) -> usize {
         self.meta[key].parse().unwrap()
     }
@@ -104,3 +111,14 @@ pub fn error_line(args: &[&str], env: &[(&str, &str)]) -> String {
     lines[0].to_string()
 }
 pub mod tmux;
+
+/// max |a − b| over equal-length slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Index of the largest value (the first, on ties): the greedy token.
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0
+}

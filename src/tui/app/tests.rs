@@ -1,28 +1,12 @@
 //! The app's behaviour, actions in and state out, with no terminal.
 
 use super::*;
-use crate::tui::data::{Mixing, ModelInfo, StepInfo, Token};
+use crate::tui::data::{ModelInfo, StepInfo, Token};
 use crate::tui::theme::ColorMode;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 fn info(source: &str) -> ModelInfo {
-    ModelInfo {
-        source: source.into(),
-        arch: "llama".into(),
-        layers: 4,
-        mixing: Mixing::Attention {
-            heads: 4,
-            kv_heads: 2,
-            head_dim: 32,
-            kv_head_of: vec![0, 0, 1, 1],
-            windows: vec![None; 4],
-        },
-        max_positions: 512,
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        kv_bytes_per_position: 512,
-        state_bytes: 0,
-    }
+    ModelInfo::for_test(source, 4, 4, 2, 32)
 }
 
 fn app(models: &[&str]) -> App {

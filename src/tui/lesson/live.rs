@@ -66,28 +66,12 @@ impl Live {
 mod tests {
     use super::*;
     use crate::tui::app::PaneStatus;
-    use crate::tui::data::{Mixing, ModelInfo};
+    use crate::tui::data::ModelInfo;
     use crate::tui::theme::{ColorMap, ColorMode};
     use crate::tui::worker::Report;
 
-    pub fn info(source: &str) -> ModelInfo {
-        ModelInfo {
-            source: source.into(),
-            arch: "llama".into(),
-            layers: 2,
-            mixing: Mixing::Attention {
-                heads: 4,
-                kv_heads: 2,
-                head_dim: 8,
-                kv_head_of: vec![0, 0, 1, 1],
-                windows: vec![None; 2],
-            },
-            max_positions: 512,
-            device: "cpu".into(),
-            dtype: "f32".into(),
-            kv_bytes_per_position: 128,
-            state_bytes: 0,
-        }
+    fn info(source: &str) -> ModelInfo {
+        ModelInfo::for_test(source, 2, 4, 2, 8)
     }
 
     #[test]

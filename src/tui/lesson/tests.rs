@@ -4,7 +4,7 @@
 use super::keys::LessonAction as A;
 use super::*;
 use crate::lesson::{Panel, Step};
-use crate::tui::data::{Mixing, ModelInfo};
+use crate::tui::data::ModelInfo;
 use crate::tui::theme::ColorMap;
 use crate::tui::worker::{Job, Report};
 use ratatui::backend::TestBackend;
@@ -62,23 +62,7 @@ fn app(present: bool) -> (LessonApp, Vec<Command>) {
 }
 
 fn info(source: &str) -> ModelInfo {
-    ModelInfo {
-        source: source.into(),
-        arch: "llama".into(),
-        layers: 2,
-        mixing: Mixing::Attention {
-            heads: 4,
-            kv_heads: 2,
-            head_dim: 8,
-            kv_head_of: vec![0, 0, 1, 1],
-            windows: vec![None; 2],
-        },
-        max_positions: 512,
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        kv_bytes_per_position: 128,
-        state_bytes: 0,
-    }
+    ModelInfo::for_test(source, 2, 4, 2, 8)
 }
 
 fn screen(a: &LessonApp, w: u16, h: u16) -> String {

@@ -379,4 +379,4 @@ impl GridView<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -159,24 +159,7 @@ mod tests {
 
     fn pane(source: &str, kv_heads: usize) -> Pane {
         let mut p = Pane::new(source);
-        let heads = 4;
-        p.info = Some(crate::tui::data::ModelInfo {
-            source: source.into(),
-            arch: "llama".into(),
-            layers: 2,
-            mixing: Mixing::Attention {
-                heads,
-                kv_heads,
-                head_dim: 8,
-                kv_head_of: (0..heads).map(|h| h / (heads / kv_heads)).collect(),
-                windows: vec![None; 2],
-            },
-            max_positions: 512,
-            device: "cpu".into(),
-            dtype: "f32".into(),
-            kv_bytes_per_position: 2 * kv_heads * 8 * 4,
-            state_bytes: 0,
-        });
+        p.info = Some(crate::tui::data::ModelInfo::for_test(source, 2, 4, kv_heads, 8));
         p.status = PaneStatus::Done(crate::session::StopReason::MaxTokens);
         p.tokens = tokens(8);
         p.steps = (0..3)
@@ -227,6 +210,12 @@ mod tests {
         insta::assert_snapshot!(
             "heads",
             draw(50, 12, HeadsPanel { pane: &p, pattern: Some(Pattern::FirstToken), theme: &th }).backend()
+        );
+        let mut ready = pane("tiny-gqa", 2);
+        ready.grid = Some(crate::tui::views::grid::tests::head_grid(2, 4));
+        insta::assert_snapshot!(
+            "heads_ready",
+            draw(60, 16, HeadsPanel { pane: &ready, pattern: Some(Pattern::FirstToken), theme: &th }).backend()
         );
         insta::assert_snapshot!("cache", draw(60, 14, CachePanel { pane: &p, theme: &th }).backend());
         let mut failed = Pane::new("nope");

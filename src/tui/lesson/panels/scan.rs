@@ -153,25 +153,37 @@ mod tests {
         }
     }
 
+    /// One channel's selective scan over 8 positions, every number from the formulas the panel
+    /// shows (Ā = exp(ΔA), B̄x = Δ·B·x, h ← Ā⊙h + B̄x, y = C·h + D·x), so the snapshot reads true.
     fn scan() -> ScanView {
+        let (a, d) = (vec![-0.5f32, -1.0, -2.0, -3.5], 1.0f32);
         let v = |k: usize, s: f32| (0..4).map(|i| ((i + k) as f32 * s).sin()).collect::<Vec<f32>>();
+        let mut h = vec![0f32; 4];
         let rows = (0..8)
-            .map(|p| ScanRow {
-                x: 0.1 * p as f32,
-                dt: 0.2,
-                ch: 0.3,
-                y: 0.3 + 0.1 * p as f32,
-                b: v(p, 0.5),
-                c: v(p, 0.9),
-                a_bar: v(p, 0.1),
-                bx: v(p, 0.2),
-                h_before: v(p, 0.3),
-                h: v(p + 1, 0.3),
-                dt_diff: Some(1e-8),
-                h_diff: (p >= 5).then(|| (p - 5, 2.5e-7)),
+            .map(|p| {
+                let (x, dt, b, c) = (0.1 * p as f32, 0.1 + 0.05 * p as f32, v(p, 0.5), v(p, 0.9));
+                let a_bar: Vec<f32> = a.iter().map(|a| (dt * a).exp()).collect();
+                let bx: Vec<f32> = b.iter().map(|b| dt * b * x).collect();
+                let h_before = h.clone();
+                h = (0..4).map(|n| a_bar[n] * h_before[n] + bx[n]).collect();
+                let ch: f32 = c.iter().zip(&h).map(|(c, h)| c * h).sum();
+                ScanRow {
+                    x,
+                    dt,
+                    ch,
+                    y: ch + d * x,
+                    b,
+                    c,
+                    a_bar,
+                    bx,
+                    h_before,
+                    h: h.clone(),
+                    dt_diff: Some(1e-8),
+                    h_diff: (p >= 5).then(|| (p - 5, 2.5e-7)),
+                }
             })
             .collect();
-        ScanView { layer: 1, channel: 3, d_inner: 8, d_state: 4, a: vec![-0.5, -1.0, -2.0, -3.5], d: 1.0, rows }
+        ScanView { layer: 1, channel: 3, d_inner: 8, d_state: 4, a, d, rows }
     }
 
     #[test]

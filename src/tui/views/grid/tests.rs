@@ -51,7 +51,7 @@ fn thumb(attn: &[f32]) -> Image {
 
 /// Heads that look like a trained model's: sinks in early layers, a few strong
 /// previous-token heads, broad heads elsewhere; scores from the real metric.
-fn head_grid(layers: usize, heads: usize) -> HeadGrid {
+pub(crate) fn head_grid(layers: usize, heads: usize) -> HeadGrid {
     let mut thumbs = vec![];
     let mut scores = vec![];
     for l in 0..layers {
@@ -71,24 +71,7 @@ fn head_grid(layers: usize, heads: usize) -> HeadGrid {
 }
 
 fn info(layers: usize, heads: usize, kv_heads: usize) -> ModelInfo {
-    let group = heads / kv_heads;
-    ModelInfo {
-        source: "test".into(),
-        arch: "llama".into(),
-        layers,
-        mixing: Mixing::Attention {
-            heads,
-            kv_heads,
-            head_dim: 32,
-            kv_head_of: (0..heads).map(|h| h / group).collect(),
-            windows: vec![None; layers],
-        },
-        max_positions: 2048,
-        device: "cpu".into(),
-        dtype: "f32".into(),
-        kv_bytes_per_position: 2 * kv_heads * 32 * 4,
-        state_bytes: 0,
-    }
+    ModelInfo { source: "test".into(), max_positions: 2048, ..ModelInfo::for_test("test", layers, heads, kv_heads, 32) }
 }
 
 fn theme() -> Theme {
