@@ -4,12 +4,13 @@
 //! X is packed once per call into blocks of XB = 16 input rows, column-major
 //! inside a block (`xp[c·16 + i]`, zero past t). The weight rows (columns of
 //! Y) are cut into bands, a rayon task each (a few per thread). A band is
-//! walked in groups of MR = 6 rows, each dequantized (F32: copied) into a
-//! small f32 tile that stays in L1, bit-identical to `row()`. Per group and X
-//! block, the AVX2 microkernel broadcasts each weight and FMAs it into 16
-//! input rows' accumulators (outer-product form): the 6 × 16 sums stay in
-//! registers over all of `cols`, so unlike dot products of rows there are no
-//! horizontal sums, and each Y value is one FMA chain over c. W is streamed
+//! walked in groups of MR = 6 rows (12 with AVX-512, `gemm512.rs`), each
+//! dequantized (F32: copied) into a small f32 tile, bit-identical to `row()`.
+//! Per group and X block (with AVX-512, two blocks), the microkernel
+//! broadcasts each weight and FMAs it into 16 input rows' accumulators
+//! (outer-product form): the group × 16 sums stay in registers over all of
+//! `cols`, so unlike dot products of rows there are no horizontal sums, and
+//! each Y value is one FMA chain over c. W is streamed
 //! and dequantized once per panel of X blocks (≤ 1 MiB, so that the panel
 //! stays in L2): once in all for t ≤ 448 at cols = 576.
 
@@ -103,7 +104,7 @@ impl GemvWeights {
                 let g = g0..(g0 + mr).min(r.end);
                 let w = match self {
                     Self::F32 { data, .. } => {
-                        // Copied too: broadcasts from six rows in L1 beat them from L2.
+                        // Copied too: broadcasts from a few rows in L1 beat them from L2.
                         tile.clear();
                         tile.extend_from_slice(&data[g.start * cols..g.end * cols]);
                         &tile[..]
