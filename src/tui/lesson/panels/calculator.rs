@@ -61,10 +61,9 @@ impl Widget for CalculatorPanel<'_> {
                 Span::styled(format!(" {}", self.title), bold),
                 Span::styled(format!("  ({})", self.source), t.dim()),
             ]),
-            Line::from(format!(
-                " {} layers · {} heads · {} KV heads · head_dim {} · {window}",
-                s.layers, s.heads, s.kv_heads, s.head_dim
-            )),
+            // Two short lines: the panel clips, and a cut "window 4096" would read as "window 4".
+            Line::from(format!(" {} layers · {} heads · {} KV heads", s.layers, s.heads, s.kv_heads)),
+            Line::from(format!(" head_dim {} · {window}", s.head_dim)),
             Line::from(vec![
                 Span::styled(format!(" context {}", group_digits(n as u64)), bold),
                 Span::raw(" · "),
@@ -103,7 +102,7 @@ impl Widget for CalculatorPanel<'_> {
         ]));
         lines.push(Line::styled(
             format!(
-                " one more token: {} B ({})",
+                " per position, one sequence, no window: {} B ({})",
                 group_digits(bytes.bytes_per_token),
                 human_bytes(bytes.bytes_per_token)
             ),

@@ -91,7 +91,7 @@ impl Widget for TilingPanel<'_> {
             Span::raw(format!(" · blocks {br}×{bc} · tile {}/{total}", tiler.steps_taken())),
         ])];
         lines.push(Line::styled(
-            " rows: queries, columns: keys · █ this tile  ▒ done  · to do  (blank: masked)",
+            " rows: queries, columns: keys · █ this tile  ▒ done  · to do  ▫ or blank: masked",
             th.dim(),
         ));
         // The grid: one cell per (query, key).
