@@ -36,6 +36,17 @@ pub struct Loaded {
     pub source: String,
 }
 
+/// A pass's token ids are not empty and inside the vocabulary (every family checks this first).
+pub(crate) fn check_ids(ids: &[u32], vocab_size: usize) -> Result<()> {
+    if ids.is_empty() {
+        return Err(Error::Prompt("nothing to feed".into()));
+    }
+    match ids.iter().find(|&&id| id as usize >= vocab_size) {
+        Some(bad) => Err(Error::Prompt(format!("token id {bad} is outside the vocabulary of {vocab_size}"))),
+        None => Ok(()),
+    }
+}
+
 /// `cpu`, `cuda` or `cuda:N`.
 pub fn device(name: &str) -> Result<Device> {
     match name {

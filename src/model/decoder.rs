@@ -160,9 +160,6 @@ impl Decoder {
     /// gives the same result, and memory stays O(chunk × positions).
     pub fn forward(&mut self, ids: &[u32], capture: bool) -> Result<Forward> {
         let t = ids.len();
-        if t == 0 {
-            return Err(Error::Prompt("nothing to feed".into()));
-        }
         if self.fed + t > self.cfg.max_positions {
             return Err(Error::Prompt(format!(
                 "{} positions exceed the model's context of {} (max_position_embeddings)",
@@ -170,9 +167,7 @@ impl Decoder {
                 self.cfg.max_positions
             )));
         }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
-            return Err(Error::Prompt(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
-        }
+        super::check_ids(ids, self.cfg.vocab_size)?;
         let mut layers: Vec<LayerCapture> = vec![];
         let mut last = None;
         let end = self.fed + t;

@@ -195,12 +195,7 @@ impl Mamba {
     /// Feed `ids` after those fed so far; return the last position's logits.
     /// With `capture`, each layer's state after this forward and Δ of every fed position.
     pub fn forward(&mut self, ids: &[u32], capture: bool) -> Result<MambaForward> {
-        if ids.is_empty() {
-            return Err(Error::Prompt("nothing to feed".into()));
-        }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
-            return Err(Error::Prompt(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
-        }
+        super::check_ids(ids, self.cfg.vocab_size)?;
         let mut dts: Vec<Vec<f32>> = vec![vec![]; if capture { self.layers.len() } else { 0 }];
         let mut last = None;
         for chunk in ids.chunks(PREFILL_CHUNK) {

@@ -133,12 +133,7 @@ impl Mamba2 {
     /// Feed `ids` after those fed so far; return the last position's logits and,
     /// with `capture`, each layer's state afterwards and Δ (t, heads) of every fed position.
     pub fn forward(&mut self, ids: &[u32], capture: bool) -> Result<MambaForward> {
-        if ids.is_empty() {
-            return Err(Error::Prompt("nothing to feed".into()));
-        }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
-            return Err(Error::Prompt(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
-        }
+        super::check_ids(ids, self.cfg.vocab_size)?;
         let mut dts: Vec<Vec<f32>> = vec![vec![]; if capture { self.layers.len() } else { 0 }];
         let mut x = None;
         for chunk in ids.chunks(PREFILL_CHUNK) {
