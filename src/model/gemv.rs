@@ -152,21 +152,7 @@ impl GemvWeights {
                 y.iter_mut().zip(&b[r]).for_each(|(y, b)| *y += b);
             }
         };
-        if chunk >= rows {
-            run(0, y); // not worth waking the pool
-        } else if rayon::current_thread_index().is_none() {
-            // Called from outside the pool (a decode thread): rather than sleep
-            // until the pool is done, do half the chunks here. Saves most of
-            // the wake-up round trip, which dominates small matrices.
-            let mine = rows.div_ceil(chunk) / 2;
-            let (first, rest) = y.split_at_mut(mine * chunk);
-            rayon::in_place_scope(|s| {
-                s.spawn(|_| rest.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(mine + i, y)));
-                first.chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
-            });
-        } else {
-            y.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
-        }
+        run_chunks(y, chunk, run);
     }
 
     /// The variants are public, so a hand-built one may not hold what it says.
@@ -201,6 +187,25 @@ impl GemvWeights {
                 }
             }
         }
+    }
+}
+
+/// `run(i, chunk i of y)` for every chunk of `chunk` rows, over rayon's threads.
+fn run_chunks(y: &mut [f32], chunk: usize, run: impl Fn(usize, &mut [f32]) + Sync) {
+    if chunk >= y.len() {
+        run(0, y); // not worth waking the pool
+    } else if rayon::current_thread_index().is_none() {
+        // Called from outside the pool (a decode thread): rather than sleep
+        // until the pool is done, do half the chunks here. Saves most of
+        // the wake-up round trip, which dominates small matrices.
+        let mine = y.len().div_ceil(chunk) / 2;
+        let (first, rest) = y.split_at_mut(mine * chunk);
+        rayon::in_place_scope(|s| {
+            s.spawn(|_| rest.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(mine + i, y)));
+            first.chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
+        });
+    } else {
+        y.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! `Matrix` is what the layers hold on the CPU: these, or `GemvWeights`.
 
-use super::{chunk_rows, GemvWeights, Kernel};
+use super::{chunk_rows, run_chunks, GemvWeights, Kernel};
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
@@ -114,19 +114,7 @@ impl HalfRows {
                 y.iter_mut().zip(&b[r0..]).for_each(|(y, b)| *y += b);
             }
         };
-        // Split as `GemvWeights::gemv` does: the calling thread takes half.
-        if chunk >= rows {
-            run(0, y);
-        } else if rayon::current_thread_index().is_none() {
-            let mine = rows.div_ceil(chunk) / 2;
-            let (first, rest) = y.split_at_mut(mine * chunk);
-            rayon::in_place_scope(|s| {
-                s.spawn(|_| rest.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(mine + i, y)));
-                first.chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
-            });
-        } else {
-            y.par_chunks_mut(chunk).enumerate().for_each(|(i, y)| run(i, y));
-        }
+        run_chunks(y, chunk, run);
     }
 
     fn rows_kernel(&self, kernel: Kernel, w: &[u16], xs: &Prepared, y: &mut [f32]) {
